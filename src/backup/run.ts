@@ -1,0 +1,162 @@
+/**
+ * A backup, start to finish:
+ *   walk -> tar -> fixed-size chunks -> compress (in parallel, in order)
+ *   -> seal -> volumes -> target, and the catalog beside it; then the manifest.
+ * Each stage pulls from the one before, so a slow target slows the walk and
+ * memory stays bounded by the in-flight window. The manifest is written only
+ * after every volume is stored; if anything fails, the volumes already
+ * written are removed (best effort) and no manifest is ever written.
+ */
+import { availableParallelism } from 'node:os';
+import { nodeAead } from '../crypto/aead.js';
+import { headerMacKey } from '../crypto/kdf.js';
+import { newDataKey, wrapForPassphrase, wrapForRecipient } from '../crypto/keys.js';
+import type { Identity, PublicKeys } from '../crypto/keys.js';
+import type { ScryptParams } from '../crypto/kdf.js';
+import { FORMAT_VERSION } from '../format/volume-header.js';
+import type { Stanza } from '../format/volume-header.js';
+import type { VolumeRecord } from '../format/manifest.js';
+import { newSetId, setIdText } from '../format/set-id.js';
+import type { Logger } from '../log.js';
+import type { Progress } from '../progress.js';
+import { Warnings } from '../report.js';
+import { writeManifest } from '../set/manifest-io.js';
+import { orderedMap } from '../stream/ordered-map.js';
+import { rechunk } from '../stream/rechunk.js';
+import type { Target } from '../targets/target.js';
+import { CatalogWriter } from './catalog-writer.js';
+import { compressChunk } from './compress.js';
+import type { CompressionChoice } from './compress.js';
+import { ChunkSealer } from './encrypt.js';
+import { tarStream } from './tar.js';
+import { VolumeWriter } from './volume-writer.js';
+import { walk } from './walk.js';
+import { fingerprint } from '../crypto/identity-file.js';
+import { TOOL } from '../version.js';
+
+export interface BackupOptions {
+  sources: string[];
+  target: Target;
+  recipients: PublicKeys[];
+  passphrase?: Uint8Array;
+  scrypt?: ScryptParams;
+  signer?: Identity;
+  volumeSize: number;
+  chunkSize: number;
+  compression: CompressionChoice;
+  label: string;
+  excludes: string[];
+  log: Logger;
+  progress: Progress;
+}
+
+export interface BackupResult {
+  set: string;
+  label: string;
+  entries: number;
+  files: number;
+  sourceBytes: number;
+  storedBytes: number;
+  volumes: Pick<VolumeRecord, 'name' | 'size' | 'sha256'>[];
+  signer: string | null;
+  seconds: number;
+  warnings: Warnings;
+}
+
+export async function runBackup(o: BackupOptions): Promise<BackupResult> {
+  const started = Date.now();
+  const setId = newSetId();
+  const set = setIdText(setId);
+  const log = o.log.child({ set });
+  const dataKey = newDataKey();
+  const stanzas: Stanza[] = o.recipients.map((r) => wrapForRecipient(dataKey, setId, r.x25519));
+  if (o.passphrase) stanzas.push(await wrapForPassphrase(dataKey, setId, o.passphrase, o.scrypt));
+  const warnings = new Warnings(log);
+  const volumes = new VolumeWriter({
+    target: o.target,
+    setName: set,
+    setId,
+    chunkSize: o.chunkSize,
+    stanzas,
+    volumeSize: o.volumeSize,
+    sealer: new ChunkSealer(nodeAead, dataKey, setId),
+    headerMacKey: headerMacKey(dataKey, setId),
+    onBytes: (n) => o.progress.add(n),
+  });
+  const catalog = await CatalogWriter.create(new ChunkSealer(nodeAead, dataKey, setId), o.chunkSize);
+  log.info({ event: 'backup-started', sources: o.sources, target: o.target.display, recipients: o.recipients.length, passphrase: Boolean(o.passphrase) }, 'backup started');
+  o.progress.start('backup');
+  let entries = 0;
+  let files = 0;
+  let sourceBytes = 0;
+  let tarLength = 0;
+  try {
+    const tar = tarStream(walk(o.sources, { excludes: o.excludes, warnings }), {
+      warnings,
+      onEntry: (e) => {
+        entries++;
+        if (e.type === 'file') {
+          files++;
+          sourceBytes += e.size;
+        }
+        return catalog.add(e);
+      },
+    });
+    const counted = (async function* () {
+      for await (const b of tar) {
+        tarLength += b.length;
+        yield b;
+      }
+    })();
+    const window = Math.max(2, availableParallelism() * 2);
+    for await (const c of orderedMap(rechunk(counted, o.chunkSize), window, (chunk) => compressChunk(chunk, o.compression))) {
+      await volumes.write(c);
+    }
+    const volumeList = await volumes.finish();
+    const sealedCatalog = await catalog.finish();
+    const manifestBytes = await writeManifest(o.target, {
+      format: FORMAT_VERSION,
+      tool: TOOL,
+      set,
+      created: new Date(started).toISOString(),
+      label: o.label,
+      chunkSize: o.chunkSize,
+      stanzas,
+      volumes: volumeList,
+      tarBytes: tarLength,
+      catalog: { size: sealedCatalog.size, sha256: sealedCatalog.sha256, dataChunks: sealedCatalog.dataChunks },
+      signer: o.signer ? o.signer.public.ed25519 : null,
+    }, dataKey, o.signer, sealedCatalog);
+    const storedBytes = volumeList.reduce((n, v) => n + v.size, 0) + manifestBytes;
+    const result: BackupResult = {
+      set,
+      label: o.label,
+      entries,
+      files,
+      sourceBytes,
+      storedBytes,
+      volumes: volumeList.map((v) => ({ name: v.name, size: v.size, sha256: v.sha256 })),
+      signer: o.signer ? fingerprint(o.signer.public.ed25519) : null,
+      seconds: (Date.now() - started) / 1000,
+      warnings,
+    };
+    log.info({ event: 'backup-finished', entries, files, sourceBytes, storedBytes, volumes: volumeList.length, warnings: warnings.count }, 'backup finished');
+    return result;
+  } catch (err) {
+    volumes.abort(err as Error);
+    log.error({ event: 'backup-failed', err }, 'backup failed');
+    await removeSet(o.target, set);
+    throw err;
+  } finally {
+    o.progress.done();
+    await catalog.dispose();
+  }
+}
+
+async function removeSet(target: Target, set: string): Promise<void> {
+  try {
+    for (const name of await target.list(`${set}/`)) await target.remove(name);
+  } catch {
+    // Best effort: without a manifest the set is incomplete whatever is left.
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Keys from the command line: passphrases from --passphrase-file or
+ * COFFER_PASSPHRASE (never from an argument), identities and public keys
+ * from files. Nothing here logs a secret.
+ */
+import { readFile } from 'node:fs/promises';
+import { UsageError, ioError } from '../errors.js';
+import { loadIdentity, loadPublicKey } from '../crypto/identity-file.js';
+import type { Identity, KeySource, PublicKeys } from '../crypto/keys.js';
+
+export interface KeyFlags {
+  identity?: string[];
+  passphraseFile?: string;
+}
+
+export async function readPassphrase(file: string | undefined, fromEnv = true): Promise<Buffer | undefined> {
+  let text: string | undefined;
+  if (file !== undefined) {
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      const e = ioError('read passphrase file', file, err);
+      throw new UsageError('unreadable-passphrase-file', e.message);
+    }
+    text = text.replace(/\r?\n$/, '');
+  } else if (fromEnv && process.env.COFFER_PASSPHRASE !== undefined) {
+    text = process.env.COFFER_PASSPHRASE;
+  }
+  if (text === undefined) return undefined;
+  if (text.length === 0) throw new UsageError('empty-passphrase', 'the passphrase is empty', { hint: file ? `put the passphrase in ${file}` : 'set COFFER_PASSPHRASE to a non-empty value' });
+  return Buffer.from(text, 'utf8');
+}
+
+/** Identities and/or passphrase to read a set; at least one is required. */
+export async function readKeySource(flags: KeyFlags): Promise<KeySource> {
+  const passphrase = await readPassphrase(flags.passphraseFile);
+  const identities: Identity[] = [];
+  for (const path of flags.identity ?? []) identities.push(await loadIdentity(path, async () => passphrase));
+  if (!identities.length && !passphrase) {
+    throw new UsageError('no-key', 'no key given', { hint: 'give --identity FILE or --passphrase-file FILE (or set COFFER_PASSPHRASE)' });
+  }
+  return { identities, ...(passphrase ? { passphrase } : {}) };
+}
+
+/** Like readKeySource, but a missing key is fine (keyless verify). */
+export async function readOptionalKeySource(flags: KeyFlags): Promise<KeySource | undefined> {
+  if (!flags.identity?.length && flags.passphraseFile === undefined && process.env.COFFER_PASSPHRASE === undefined) return undefined;
+  return readKeySource(flags);
+}
+
+export async function readRecipients(paths: string[]): Promise<PublicKeys[]> {
+  const out: PublicKeys[] = [];
+  for (const p of paths) out.push(await loadPublicKey(p));
+  return out;
+}

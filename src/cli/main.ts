@@ -1,0 +1,141 @@
+/**
+ * The command line: commander parses, commands run, and every failure ends
+ * here as one stderr line (or one JSON object) and an exit code from the
+ * brief's table. Stack traces go to the log, never to the terminal.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { CofferError, ExitCode, TargetError, UsageError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { makeContext } from './context.js';
+import type { CommonFlags, Context } from './context.js';
+import { errorJson, printError, printJson } from './output.js';
+import { keygen } from './commands/keygen.js';
+import { backup } from './commands/backup.js';
+import { list } from './commands/list.js';
+import { ls } from './commands/ls.js';
+import { verify } from './commands/verify.js';
+import { restore } from './commands/restore.js';
+import { impact } from './commands/impact.js';
+import { drill } from './commands/drill.js';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+function common(cmd: Command): Command {
+  return cmd
+    .option('--json', 'print the result as one JSON object on stdout')
+    .option('--log-file <file>', 'write JSON logs to this file')
+    .option('--log-level <level>', 'log level (info with --log-file; logs go to stderr if no file is given)');
+}
+
+function keyed(cmd: Command): Command {
+  return cmd
+    .option('--identity <file>', 'identity file that decrypts the set (repeatable)', collect)
+    .option('--passphrase-file <file>', 'file holding the passphrase (or set COFFER_PASSPHRASE)');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  let ctx: Context | undefined;
+  let json = argv.includes('--json');
+  // commander has checked required options; each command declares the flags it reads.
+  type Flags = never;
+  const run = (fn: (c: Context, args: string[], flags: Flags) => Promise<number>) => async (...actionArgs: unknown[]) => {
+    const cmd = actionArgs[actionArgs.length - 1] as Command;
+    const flags = cmd.opts<CommonFlags>();
+    json = Boolean(flags.json);
+    ctx = makeContext(flags, cmd.name());
+    exitCode = await fn(ctx, cmd.args, cmd.opts<Flags>());
+  };
+
+  const program = new Command('coffer')
+    .description('Encrypted backups to tape, disk and offsite storage')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} })
+    .showHelpAfterError(false);
+
+  common(program.command('keygen'))
+    .summary('create an identity (secret) and its public key')
+    .description('Create an identity file (mode 0600) and FILE.pub, and print the public key.\n\n  coffer keygen --out ~/.coffer/ops\n  coffer keygen --out ~/.coffer/ops --passphrase-file ~/.coffer/pass   # protect it at rest')
+    .requiredOption('--out <file>', 'identity file to create (FILE.pub is written beside it)')
+    .option('--passphrase-file <file>', 'protect the identity with this passphrase (or COFFER_PASSPHRASE)')
+    .action(run((c, _args, flags) => keygen(flags, c)));
+
+  common(program.command('backup'))
+    .summary('back up directories into encrypted volumes')
+    .description('Back up SOURCE... into a new set in TARGET.\n\n  coffer backup /etc /srv --to /mnt/backup --recipient ops.pub --sign-key host.key\n  COFFER_PASSPHRASE=... coffer backup ~/work --to /mnt/usb --volume-size 4G')
+    .argument('<source...>', 'files or directories to back up')
+    .requiredOption('--to <target>', 'target: a directory')
+    .option('--recipient <file>', 'public key file that can decrypt the set (repeatable)', collect)
+    .option('--passphrase-file <file>', 'encrypt for a passphrase (also unlocks a protected --sign-key)')
+    .option('--sign-key <identity>', 'identity file to sign the manifest with')
+    .option('--volume-size <size>', 'largest volume, bytes or K/M/G/T', '1G')
+    .option('--chunk-size <size>', 'plaintext bytes per chunk', '1M')
+    .option('--label <name>', 'label stored in the manifest (readable without a key)', '')
+    .option('--exclude <glob>', 'skip paths matching this glob (repeatable)', collect)
+    .addOption(new Option('--compress <codec>', 'per-chunk compression').choices(['deflate', 'none']).default('deflate'))
+    .action(run((c, args, flags) => backup(args, flags, c)));
+
+  common(program.command('list'))
+    .summary('list the sets in a target (no key needed)')
+    .argument('<target>')
+    .action(run((c, args) => list(args[0]!, c)));
+
+  const withSet = (name: string) => {
+    const cmd = program.command(name).argument('<target>').argument('[set]', 'set id (default: the newest complete set)');
+    return keyed(common(cmd)).option('--trust <pubfile>', 'require the manifest to be signed by this public key');
+  };
+
+  withSet('ls')
+    .summary("list a set's files (needs a key)")
+    .option('--include <glob>', 'only entries matching this glob (repeatable)', collect)
+    .action(run((c, args, flags) => ls(args[0]!, args[1], flags, c)));
+
+  withSet('verify')
+    .summary('check a set: without a key its signature and volumes, with a key every chunk and file')
+    .description('Verify a set.\n\n  coffer verify /mnt/backup --trust ops.pub        # no key: signature, sizes, hashes\n  coffer verify /mnt/backup --identity ops          # also authenticates and re-hashes every file')
+    .action(run((c, args, flags) => verify(args[0]!, args[1], flags, c)));
+
+  withSet('restore')
+    .summary('restore a set, or some of its files, into a directory')
+    .description("Restore a set.\n\n  coffer restore /mnt/backup --to /tmp/r --identity ops\n  coffer restore /mnt/backup --to /tmp/r --identity ops --include 'etc/ssh/**'")
+    .requiredOption('--to <dir>', 'directory to restore into')
+    .option('--include <glob>', 'only entries matching this glob (repeatable)', collect)
+    .option('--volumes-only', 'ignore the manifest and restore from the volumes alone')
+    .action(run((c, args, flags) => restore(args[0]!, args[1], flags, c)));
+
+  withSet('impact')
+    .summary('list the files held by lost volumes')
+    .requiredOption('--lost <n,...>', 'numbers of the lost volumes, e.g. 3 or 2,5')
+    .action(run((c, args, flags) => impact(args[0]!, args[1], flags, c)));
+
+  withSet('drill')
+    .summary('verify, restore to scratch space and report: a DR drill')
+    .option('--against <dir>', 'compare the restored files with this live directory')
+    .option('--scratch <dir>', 'restore here instead of a temporary directory')
+    .option('--keep', 'keep the restored files')
+    .action(run((c, args, flags) => drill(args[0]!, args[1], flags, c)));
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    const e = toCofferError(err);
+    if (!e) return ExitCode.ok; // --help or --version
+    ctx?.log.error({ event: 'command-failed', code: e.code, where: e.where, err: e.cause ?? e }, e.message);
+    if (json) printJson(errorJson(e));
+    else printError(e);
+    return e.exitCode;
+  }
+}
+
+function toCofferError(err: unknown): CofferError | undefined {
+  if (err instanceof CofferError) return err;
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return undefined;
+    return new UsageError('usage', err.message.replace(/^error: /, ''), { hint: 'see coffer --help' });
+  }
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  return new TargetError(code ?? 'internal', code ? message : `internal error: ${message}`, { cause: err });
+}

@@ -1,0 +1,34 @@
+/**
+ * Set ids: 16 bytes, the creation time in milliseconds (u64 BE) then 8 random
+ * bytes. The text form sorts by creation time, so a target's folders list in
+ * the order the sets were made: `20261123T091500.123Z-9f3a2c1b7e4d5a60`.
+ */
+import { randomBytes } from 'node:crypto';
+import { readU64, u64 } from './bytes.js';
+
+export const SET_ID_BYTES = 16;
+const TEXT = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\.(\d{3})Z-([0-9a-f]{16})$/;
+
+export function newSetId(now: Date = new Date()): Buffer {
+  return Buffer.concat([u64(now.getTime()), randomBytes(8)]);
+}
+
+export function setIdText(id: Uint8Array): string {
+  const ms = readU64(id, 0) ?? 0;
+  const iso = new Date(ms).toISOString(); // 2026-11-23T09:15:00.123Z
+  const compact = iso.replace(/[-:]/g, '');
+  return `${compact}-${Buffer.from(id.subarray(8, 16)).toString('hex')}`;
+}
+
+export function parseSetIdText(text: string): Buffer | undefined {
+  const m = TEXT.exec(text);
+  if (!m) return undefined;
+  const ms = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +m[7]!);
+  if (Number.isNaN(ms)) return undefined;
+  const id = Buffer.concat([u64(ms), Buffer.from(m[8]!, 'hex')]);
+  return setIdText(id) === text ? id : undefined;
+}
+
+export function setIdTime(id: Uint8Array): Date {
+  return new Date(readU64(id, 0) ?? 0);
+}

@@ -1,0 +1,56 @@
+/**
+ * The encrypted catalog (the tail of the manifest) -> entries, streamed in
+ * archive order. Chunks authenticate under volume index 0 with rising
+ * indexes and must end with an end-of-set chunk; the bytes must hash to the
+ * manifest's catalog record. Only one chunk of entries is held at a time.
+ */
+import { createHash } from 'node:crypto';
+import { StringDecoder } from 'node:string_decoder';
+import { IntegrityError } from '../errors.js';
+import { ChunkFlag, FRAME_PREFIX_BYTES, maxSealedBytes } from '../format/chunk.js';
+import { decodeCatalogEntry } from '../format/catalog.js';
+import type { CatalogEntry } from '../format/catalog.js';
+import { ByteReader } from '../stream/byte-reader.js';
+import { MANIFEST_NAME } from '../set/manifest-io.js';
+import type { OpenedSet } from '../set/open-set.js';
+import { manifestOf } from '../set/open-set.js';
+import { decompressChunk } from '../backup/compress.js';
+import { CATALOG_VOLUME_INDEX } from '../backup/catalog-writer.js';
+
+export async function* readCatalog(s: OpenedSet): AsyncGenerator<CatalogEntry> {
+  const m = manifestOf(s);
+  const where = { set: s.set, volume: MANIFEST_NAME };
+  const fail = (code: string, what: string) => new IntegrityError(code, `manifest of set ${s.set}: catalog ${what}`, { where });
+  const hash = createHash('sha256');
+  const r = new ByteReader(await s.target.get(`${s.set}/${MANIFEST_NAME}`, { start: s.manifest!.catalogOffset }), (b) => hash.update(b));
+  const maxSealed = maxSealedBytes(m.chunkSize);
+  const utf8 = new StringDecoder('utf8'); // a character may straddle two chunks
+  let carry = '';
+  let lineNumber = 0;
+  try {
+    for (let chunkIndex = 0; ; chunkIndex++) {
+      const prefix = await r.read(FRAME_PREFIX_BYTES);
+      if (prefix.length < FRAME_PREFIX_BYTES) throw fail('catalog-truncated', 'is truncated');
+      const length = prefix.readUInt32BE(0);
+      if (length > maxSealed || length < 17) throw fail('catalog-corrupt', `chunk ${chunkIndex} has an impossible length`);
+      const sealed = await r.read(length);
+      if (sealed.length < length) throw fail('catalog-truncated', 'is truncated');
+      const opened = s.keys.opener.open(CATALOG_VOLUME_INDEX, chunkIndex, sealed);
+      if (!opened) throw fail('catalog-tampered', `chunk ${chunkIndex} failed authentication`);
+      if (opened.flag === ChunkFlag.endOfSet) {
+        if (!(await r.atEnd())) throw fail('catalog-corrupt', 'has bytes after its end');
+        if (r.position !== m.catalog.size || hash.digest('hex') !== m.catalog.sha256) throw fail('catalog-hash-mismatch', 'does not match the hash in the manifest');
+        if (carry !== '') throw fail('catalog-corrupt', 'ends inside an entry');
+        return;
+      }
+      if (opened.flag !== ChunkFlag.data) throw fail('catalog-corrupt', `chunk ${chunkIndex} has the wrong role`);
+      const plain = await decompressChunk(opened.codec, opened.data, m.chunkSize);
+      if (!plain) throw fail('catalog-corrupt', `chunk ${chunkIndex} does not decompress`);
+      const lines = (carry + utf8.write(plain)).split('\n');
+      carry = lines.pop()!;
+      for (const line of lines) yield decodeCatalogEntry(line, ++lineNumber);
+    }
+  } finally {
+    await r.close();
+  }
+}

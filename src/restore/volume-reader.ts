@@ -1,0 +1,120 @@
+/**
+ * One volume -> its authenticated data chunks, in order. Checks, and names
+ * the volume (and chunk) in every failure: the header parses and belongs to
+ * this set, its MAC holds, it is the volume expected at this position, every
+ * frame is whole and authenticates with the expected index, the volume ends
+ * with the expected end chunk and nothing follows it, and the bytes hash to
+ * what the manifest recorded. Chunks the caller does not want are framed and
+ * hashed but not decrypted.
+ */
+import { createHash } from 'node:crypto';
+import { hmacSha256 } from '../crypto/kdf.js';
+import { constantTimeEqual } from '../crypto/keys.js';
+import { IntegrityError, TargetError } from '../errors.js';
+import { ChunkFlag, FRAME_PREFIX_BYTES, maxSealedBytes } from '../format/chunk.js';
+import { decodeVolumeHeader, HEADER_PREFIX_BYTES, volumeHeaderLength } from '../format/volume-header.js';
+import type { VolumeHeader } from '../format/volume-header.js';
+import { setIdText } from '../format/set-id.js';
+import { ByteReader } from '../stream/byte-reader.js';
+import type { Target } from '../targets/target.js';
+import type { ChunkOpener } from './decrypt.js';
+
+export interface VolumeExpectation {
+  set: string;
+  setId: Buffer;
+  name: string;
+  index: number;
+  /** From the manifest; unknown when restoring from volumes alone. */
+  firstChunk?: number;
+  sha256?: string;
+  size?: number;
+  /** true: must end the set; false: must not; undefined: either (volumes alone). */
+  last?: boolean;
+}
+
+export interface VolumeKeys {
+  opener: ChunkOpener;
+  headerMacKey: Buffer;
+}
+
+export interface DataChunk {
+  chunkIndex: number;
+  codec: number;
+  data: Buffer;
+}
+
+export interface VolumeEnd {
+  endsSet: boolean;
+  nextChunk: number;
+}
+
+export async function openVolumeStream(target: Target, exp: { set: string; name: string }) {
+  try {
+    return await target.get(`${exp.set}/${exp.name}`);
+  } catch (err) {
+    if (err instanceof TargetError && err.code === 'not-found') {
+      throw new IntegrityError('volume-missing', `${exp.name} of set ${exp.set} is missing from ${target.display}`, { where: { set: exp.set, volume: exp.name }, hint: 'find the volume and copy it back, or restore what the other volumes hold' });
+    }
+    throw err;
+  }
+}
+
+export async function readVolumeHeader(r: ByteReader, name: string): Promise<{ header: VolumeHeader; macInput: Buffer; mac: Buffer }> {
+  const prefix = await r.read(HEADER_PREFIX_BYTES);
+  const length = volumeHeaderLength(prefix, name);
+  const rest = await r.read(length - HEADER_PREFIX_BYTES);
+  return decodeVolumeHeader(Buffer.concat([prefix, rest]), name);
+}
+
+export async function* readVolumeChunks(
+  target: Target,
+  exp: VolumeExpectation,
+  keys: VolumeKeys,
+  want: (chunkIndex: number) => boolean = () => true,
+): AsyncGenerator<DataChunk, VolumeEnd> {
+  const name = exp.name;
+  const where = { set: exp.set, volume: name };
+  const fail = (code: string, what: string, chunk?: number) =>
+    new IntegrityError(code, `${name}: ${what}`, { where: chunk === undefined ? where : { ...where, chunk } });
+  const hash = createHash('sha256');
+  const r = new ByteReader(await openVolumeStream(target, exp), (b) => hash.update(b));
+  try {
+    const { header, macInput, mac } = await readVolumeHeader(r, name);
+    if (!header.setId.equals(exp.setId)) throw fail('foreign-volume', `belongs to set ${setIdText(header.setId)}, not to set ${exp.set}`);
+    if (!constantTimeEqual(hmacSha256(keys.headerMacKey, macInput), mac)) throw fail('volume-header-tampered', 'header failed authentication (tampered or corrupt)');
+    if (header.volumeIndex !== exp.index) throw fail('volume-out-of-place', `holds volume ${header.volumeIndex} of the set, not volume ${exp.index} (swapped or renamed)`);
+    if (exp.firstChunk !== undefined && header.firstChunk !== exp.firstChunk) throw fail('volume-out-of-place', `starts at chunk ${header.firstChunk}, not at chunk ${exp.firstChunk}`);
+    const maxSealed = maxSealedBytes(header.chunkSize);
+    let chunkIndex = header.firstChunk;
+    for (;;) {
+      const prefix = await r.read(FRAME_PREFIX_BYTES);
+      if (prefix.length === 0) throw fail('volume-truncated', `truncated after chunk ${chunkIndex - 1} (its end chunk is missing)`, chunkIndex);
+      if (prefix.length < FRAME_PREFIX_BYTES) throw fail('volume-truncated', `truncated inside the length of chunk ${chunkIndex}`, chunkIndex);
+      const length = prefix.readUInt32BE(0);
+      if (length > maxSealed || length < 17) throw fail('chunk-corrupt', `chunk ${chunkIndex} has an impossible length ${length} (corrupt or tampered)`, chunkIndex);
+      const sealed = await r.read(length);
+      if (sealed.length < length) throw fail('volume-truncated', `truncated inside chunk ${chunkIndex}`, chunkIndex);
+      const isEnd = length === 17;
+      if (!isEnd && !want(chunkIndex)) {
+        chunkIndex++;
+        continue;
+      }
+      const opened = keys.opener.open(exp.index, chunkIndex, sealed);
+      if (!opened) throw fail('chunk-tampered', `chunk ${chunkIndex} failed authentication (corrupt, tampered or out of order)`, chunkIndex);
+      if (opened.flag === ChunkFlag.data) {
+        yield { chunkIndex, codec: opened.codec, data: opened.data };
+        chunkIndex++;
+        continue;
+      }
+      const endsSet = opened.flag === ChunkFlag.endOfSet;
+      if (!(await r.atEnd())) throw fail('trailing-data', `unexpected bytes after its end chunk ${chunkIndex}`, chunkIndex);
+      if (exp.last === true && !endsSet) throw fail('set-truncated', 'the set continues after this volume, but the manifest lists no later volume');
+      if (exp.last === false && endsSet) throw fail('set-truncated', 'ends the set, but the manifest lists later volumes');
+      if (exp.size !== undefined && r.position !== exp.size) throw fail('volume-size-mismatch', `is ${r.position} bytes, the manifest says ${exp.size}`);
+      if (exp.sha256 !== undefined && hash.digest('hex') !== exp.sha256) throw fail('volume-hash-mismatch', 'content does not match the SHA-256 in the manifest');
+      return { endsSet, nextChunk: chunkIndex + 1 };
+    }
+  } finally {
+    await r.close();
+  }
+}

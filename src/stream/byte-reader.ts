@@ -1,0 +1,60 @@
+/**
+ * Exact-length reads over an async byte stream, for parsing framed formats
+ * without holding more than the frame being read.
+ */
+export class ByteReader {
+  private parts: Buffer[] = [];
+  private held = 0;
+  private done = false;
+  /** Bytes consumed so far. */
+  position = 0;
+  private readonly it: AsyncIterator<Uint8Array>;
+
+  constructor(source: AsyncIterable<Uint8Array>, private readonly onBytes?: (b: Buffer) => void) {
+    this.it = source[Symbol.asyncIterator]();
+  }
+
+  private async fill(n: number): Promise<void> {
+    while (this.held < n && !this.done) {
+      const next = await this.it.next();
+      if (next.done) {
+        this.done = true;
+        break;
+      }
+      const b = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
+      this.onBytes?.(b);
+      this.parts.push(b);
+      this.held += b.length;
+    }
+  }
+
+  /** Returns exactly n bytes, or fewer only when the stream ends first. */
+  async read(n: number): Promise<Buffer> {
+    await this.fill(n);
+    const take = Math.min(n, this.held);
+    let out: Buffer;
+    if (this.parts.length && this.parts[0]!.length >= take) {
+      out = this.parts[0]!.subarray(0, take);
+      this.parts[0] = this.parts[0]!.subarray(take);
+      if (this.parts[0].length === 0) this.parts.shift();
+    } else {
+      const all = Buffer.concat(this.parts, this.held);
+      out = all.subarray(0, take);
+      const rest = all.subarray(take);
+      this.parts = rest.length ? [rest] : [];
+    }
+    this.held -= take;
+    this.position += take;
+    return out;
+  }
+
+  async atEnd(): Promise<boolean> {
+    await this.fill(1);
+    return this.held === 0;
+  }
+
+  async close(): Promise<void> {
+    if (!this.done) await this.it.return?.();
+    this.done = true;
+  }
+}
