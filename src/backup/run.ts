@@ -32,10 +32,11 @@ import { tarStream } from './tar.js';
 import { VolumeWriter } from './volume-writer.js';
 import { walk } from './walk.js';
 import { fingerprint } from '../crypto/identity-file.js';
+import type { CatalogEntry } from '../format/catalog.js';
 import { TOOL } from '../version.js';
 
-export interface BackupOptions {
-  sources: string[];
+/** How a set is written: keys, sizes, where. */
+export interface SetWriterOptions {
   target: Target;
   recipients: PublicKeys[];
   passphrase?: Uint8Array;
@@ -45,17 +46,18 @@ export interface BackupOptions {
   chunkSize: number;
   compression: CompressionChoice;
   label: string;
-  excludes: string[];
   log: Logger;
   progress: Progress;
 }
 
-export interface BackupResult {
+export interface BackupOptions extends SetWriterOptions {
+  sources: string[];
+  excludes: string[];
+}
+
+export interface SetWriteResult {
   set: string;
   label: string;
-  entries: number;
-  files: number;
-  sourceBytes: number;
   storedBytes: number;
   volumes: Pick<VolumeRecord, 'name' | 'size' | 'sha256'>[];
   signer: string | null;
@@ -63,7 +65,38 @@ export interface BackupResult {
   warnings: Warnings;
 }
 
+export interface BackupResult extends SetWriteResult {
+  entries: number;
+  files: number;
+  sourceBytes: number;
+}
+
+/**
+ * What goes into a set: a tar stream, producing catalog entries as it goes.
+ * The backup's is built from a walk; tests build hostile ones by hand.
+ */
+export type SetContent = (catalog: { add(e: CatalogEntry): Promise<void> }, warnings: Warnings) => AsyncIterable<Buffer>;
+
 export async function runBackup(o: BackupOptions): Promise<BackupResult> {
+  let entries = 0;
+  let files = 0;
+  let sourceBytes = 0;
+  const r = await writeSet(o, (catalog, warnings) =>
+    tarStream(walk(o.sources, { excludes: o.excludes, warnings }), {
+      warnings,
+      onEntry: (e) => {
+        entries++;
+        if (e.type === 'file') {
+          files++;
+          sourceBytes += e.size;
+        }
+        return catalog.add(e);
+      },
+    }));
+  return { ...r, entries, files, sourceBytes };
+}
+
+export async function writeSet(o: SetWriterOptions, content: SetContent): Promise<SetWriteResult> {
   const started = Date.now();
   const setId = newSetId();
   const set = setIdText(setId);
@@ -84,24 +117,11 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     onBytes: (n) => o.progress.add(n),
   });
   const catalog = await CatalogWriter.create(new ChunkSealer(nodeAead, dataKey, setId), o.chunkSize);
-  log.info({ event: 'backup-started', sources: o.sources, target: o.target.display, recipients: o.recipients.length, passphrase: Boolean(o.passphrase) }, 'backup started');
+  log.info({ event: 'backup-started', target: o.target.display, recipients: o.recipients.length, passphrase: Boolean(o.passphrase) }, 'backup started');
   o.progress.start('backup');
-  let entries = 0;
-  let files = 0;
-  let sourceBytes = 0;
   let tarLength = 0;
   try {
-    const tar = tarStream(walk(o.sources, { excludes: o.excludes, warnings }), {
-      warnings,
-      onEntry: (e) => {
-        entries++;
-        if (e.type === 'file') {
-          files++;
-          sourceBytes += e.size;
-        }
-        return catalog.add(e);
-      },
-    });
+    const tar = content(catalog, warnings);
     const counted = (async function* () {
       for await (const b of tar) {
         tarLength += b.length;
@@ -128,23 +148,19 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       signer: o.signer ? o.signer.public.ed25519 : null,
     }, dataKey, o.signer, sealedCatalog);
     const storedBytes = volumeList.reduce((n, v) => n + v.size, 0) + manifestBytes;
-    const result: BackupResult = {
+    log.info({ event: 'backup-finished', storedBytes, volumes: volumeList.length, warnings: warnings.count }, 'backup finished');
+    return {
       set,
       label: o.label,
-      entries,
-      files,
-      sourceBytes,
       storedBytes,
       volumes: volumeList.map((v) => ({ name: v.name, size: v.size, sha256: v.sha256 })),
       signer: o.signer ? fingerprint(o.signer.public.ed25519) : null,
       seconds: (Date.now() - started) / 1000,
       warnings,
     };
-    log.info({ event: 'backup-finished', entries, files, sourceBytes, storedBytes, volumes: volumeList.length, warnings: warnings.count }, 'backup finished');
-    return result;
   } catch (err) {
     volumes.abort(err as Error);
-    log.error({ event: 'backup-failed', err }, 'backup failed');
+    log.error({ event: 'backup-failed', code: (err as { code?: string }).code, err }, 'backup failed');
     await removeSet(o.target, set);
     throw err;
   } finally {
