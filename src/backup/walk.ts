@@ -4,7 +4,8 @@
  * never followed. Archive paths are absolute paths without the leading '/',
  * as tar writes them. Unreadable directories and vanished entries become
  * warnings, not failures; a missing source given on the command line is a
- * usage error, found before anything is written.
+ * usage error, found before anything is written. Sources nested in other
+ * sources are dropped, so nothing is archived twice.
  */
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
@@ -40,7 +41,9 @@ export async function checkSources(sources: string[]): Promise<string[]> {
     if (abs === '/') throw new UsageError('source-root', 'backing up / as a whole is not supported yet', { hint: 'list the top-level directories to back up' });
     out.push(abs);
   }
-  return out;
+  // A source inside another source would be archived twice.
+  const unique = [...new Set(out)];
+  return unique.filter((s) => !unique.some((other) => other !== s && s.startsWith(other + '/')));
 }
 
 export function archivePathOf(absPath: string): string {

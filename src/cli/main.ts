@@ -122,12 +122,20 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const e = toCofferError(err);
     if (!e) return ExitCode.ok; // --help or --version
-    ctx?.log.error({ event: 'command-failed', code: e.code, where: e.where, err: e.cause ?? e }, e.message);
+    ctx?.log.error({ event: FAILURE_EVENT[e.exitCode] ?? 'command-failed', code: e.code, where: e.where, err: e.cause ?? e }, e.message);
     if (json) printJson(errorJson(e));
     else printError(e);
     return e.exitCode;
   }
 }
+
+/** One stable event name per exit class, for monitoring to alert on. */
+const FAILURE_EVENT: Record<number, string> = {
+  [ExitCode.usage]: 'usage-error',
+  [ExitCode.integrity]: 'integrity-failure',
+  [ExitCode.key]: 'key-failure',
+  [ExitCode.io]: 'target-failure',
+};
 
 function toCofferError(err: unknown): CofferError | undefined {
   if (err instanceof CofferError) return err;

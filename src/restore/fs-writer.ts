@@ -53,6 +53,7 @@ export class FsWriter {
   private readonly dirs: DirMeta[] = [];
   private readonly checkedDirs = new Set<string>();
   private readonly asRoot = process.getuid?.() === 0;
+  /** Regular files written, and their bytes. */
   files = 0;
   bytes = 0;
 
@@ -63,6 +64,7 @@ export class FsWriter {
   ) {}
 
   async write(e: ArchiveEntry): Promise<void> {
+    if (e.path === '.' || e.path === '') return drain(e.body); // the archive's root: the restore folder itself
     const parts = safeComponents(e.path);
     if (typeof parts === 'string') return this.refuse(e, parts);
     const parent = await this.parentDir(parts);
@@ -231,7 +233,6 @@ export class FsWriter {
         return this.refuse(e, 'a directory of that name is already there');
       }
       await rename(tmp, abs);
-      this.files++;
     } catch (err) {
       await unlink(tmp).catch(() => {});
       throw ioError('create', abs, err, { path: e.path });
