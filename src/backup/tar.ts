@@ -66,7 +66,7 @@ export function tarStream(entries: AsyncIterable<WalkEntry>, opts: TarOptions): 
           await handle.close();
         }
       } else {
-        await new Promise<void>((resolve, reject) => pack.entry(header, (err) => (err ? reject(err) : resolve())));
+        await new Promise<void>((resolve, reject) => quiet(pack.entry(header, (err) => (err ? reject(err) : resolve()))));
       }
       const size = header.size ?? 0;
       const end = bytes() - ((512 - (size % 512)) % 512);
@@ -104,8 +104,9 @@ async function writeFile(pack: Pack, header: Headers, handle: FileHandle, e: Wal
   const hash = createHash('sha256');
   let sink!: ReturnType<Pack['entry']>;
   const done = new Promise<void>((resolve, reject) => {
-    sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    sink = quiet(pack.entry(header, (err) => (err ? reject(err) : resolve())));
   });
+  done.catch(() => {}); // awaited below; an earlier failure must not leave it unhandled
   let written = 0;
   let readFailed: string | undefined;
   while (written < size) {
@@ -237,4 +238,10 @@ function drained(sink: NodeJS.EventEmitter): Promise<void> {
     sink.on('drain', onDrain);
     sink.on('close', onClose);
   });
+}
+
+/** An entry's failure reaches us through its callback; without a listener its 'error' event would crash the process. */
+function quiet<T>(sink: T): T {
+  (sink as unknown as NodeJS.EventEmitter).on('error', () => {});
+  return sink;
 }

@@ -129,6 +129,16 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Last resort for a bug: one line, and exit 5 rather than Node's default 1,
+ * which scripts would read as "done with warnings".
+ */
+export function crashed(err: unknown): void {
+  process.stderr.write(`coffer: error: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write('coffer: hint: this is a bug in coffer; nothing was marked complete. Please report it with the log\n');
+  process.exit(ExitCode.io);
+}
+
 /** One stable event name per exit class, for monitoring to alert on. */
 const FAILURE_EVENT: Record<number, string> = {
   [ExitCode.usage]: 'usage-error',
