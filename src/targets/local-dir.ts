@@ -5,7 +5,7 @@
  * '.' and are never listed.
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -123,12 +123,15 @@ export class LocalDirTarget implements Target {
     return out.sort();
   }
 
+  /** Removes an object, and its folder once that is empty (a set removed object by object leaves nothing). */
   async remove(name: string): Promise<void> {
+    const p = this.path(name);
     try {
-      await rm(this.path(name), { force: true });
+      await rm(p, { force: true });
     } catch (err) {
-      throw ioError('remove', this.path(name), err);
+      throw ioError('remove', p, err);
     }
+    if (name.includes('/')) await rmdir(dirname(p)).catch(() => {});
   }
 }
 
