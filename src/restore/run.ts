@@ -51,6 +51,8 @@ async function planRanges(s: OpenedSet, include: string[]): Promise<TarRange[]> 
   const keep = includeFilter(include);
   const b = new RangeBuilder();
   for await (const e of selected(s, keep)) b.add(e);
+  // Restoring nothing because of a typo in a glob must not look like success.
+  if (!b.ranges.length) throw new UsageError('include-matches-nothing', `no entry of set ${s.set} matches --include ${include.join(' ')}`, { hint: `list the set's paths with: coffer ls ... --identity ...` });
   return b.ranges;
 }
 
