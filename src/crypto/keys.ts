@@ -57,8 +57,14 @@ function x25519Public(raw: Uint8Array): KeyObject {
 }
 
 function x25519Shared(secret: KeyObject, peerPublic: Uint8Array): Buffer | undefined {
-  const shared = diffieHellman({ privateKey: secret, publicKey: x25519Public(peerPublic) });
-  // A low-order peer key gives an all-zero secret anyone could compute.
+  // A low-order peer key gives an all-zero secret anyone could compute. OpenSSL
+  // refuses to derive it and throws; treat that like the all-zero check below.
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({ privateKey: secret, publicKey: x25519Public(peerPublic) });
+  } catch {
+    return undefined;
+  }
   return shared.every((b) => b === 0) ? undefined : shared;
 }
 
