@@ -245,7 +245,7 @@ function tempName(dir: string): string {
 
 function mtimeOf(h: EntryHeader): Date {
   const pax = h.pax?.mtime;
-  if (pax !== undefined && /^\d+(\.\d+)?$/.test(pax)) return new Date(Math.round(parseFloat(pax) * 1000));
+  if (pax !== undefined && /^-?\d+(\.\d+)?$/.test(pax)) return new Date(Math.round(parseFloat(pax) * 1000));
   return h.mtime ?? new Date(0);
 }
 
