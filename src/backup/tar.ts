@@ -28,7 +28,8 @@ import { OwnerNames } from './owners.js';
 
 const READ_BYTES = 512 * 1024;
 const USTAR_MAX_SIZE = 8 * 1024 ** 3 - 1;
-const USTAR_MAX_ID = 0o7777777;
+/** tar-stream writes uid and gid as 6 octal digits (and 777777 for anything larger). */
+const USTAR_MAX_ID = 0o777777;
 /** tar-stream writes the ustar mtime through `| 0`: only 0 .. 2^31 - 1 seconds (until 2038-01-19) survive. */
 const USTAR_MAX_MTIME = 2 ** 31 - 1;
 
