@@ -10,7 +10,8 @@
  * bytes archived.
  *
  * PAX records are added for what ustar cannot hold: sizes of 8 GiB and more,
- * non-ASCII or long owner names, and sub-second mtimes.
+ * non-ASCII or long owner names, and mtimes that are sub-second, before 1970
+ * or after 2038-01-19 (the ustar field then holds the nearest value it can).
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
@@ -27,7 +28,10 @@ import { OwnerNames } from './owners.js';
 
 const READ_BYTES = 512 * 1024;
 const USTAR_MAX_SIZE = 8 * 1024 ** 3 - 1;
-const USTAR_MAX_ID = 0o7777777;
+/** tar-stream writes uid and gid as 6 octal digits (and 777777 for anything larger). */
+const USTAR_MAX_ID = 0o777777;
+/** tar-stream writes the ustar mtime through `| 0`: only 0 .. 2^31 - 1 seconds (until 2038-01-19) survive. */
+const USTAR_MAX_MTIME = 2 ** 31 - 1;
 
 export interface TarOptions {
   warnings: Warnings;
@@ -152,12 +156,13 @@ function headerFor(e: WalkEntry, owners: OwnerNames): Headers {
   const pax: Record<string, string> = {};
   const uname = owners.user(st.uid);
   const gname = owners.group(st.gid);
+  const seconds = Math.floor(st.mtimeMs / 1000);
   const header: Headers = {
     name: e.type === 'directory' ? `${e.archivePath}/` : e.archivePath,
     mode: st.mode & 0o7777,
     uid: st.uid <= USTAR_MAX_ID ? st.uid : 0,
     gid: st.gid <= USTAR_MAX_ID ? st.gid : 0,
-    mtime: new Date(Math.floor(st.mtimeMs / 1000) * 1000),
+    mtime: new Date(Math.min(Math.max(seconds, 0), USTAR_MAX_MTIME) * 1000),
     type: tarType(e.type),
     size: e.type === 'file' ? st.size : 0,
   };
@@ -171,7 +176,7 @@ function headerFor(e: WalkEntry, owners: OwnerNames): Headers {
     if (isUstarName(gname)) header.gname = gname;
     else pax.gname = gname;
   }
-  if (mtimeSeconds(st.mtimeMs) % 1 !== 0) pax.mtime = mtimeSeconds(st.mtimeMs).toFixed(3);
+  if (mtimeSeconds(st.mtimeMs) % 1 !== 0 || seconds < 0 || seconds > USTAR_MAX_MTIME) pax.mtime = mtimeSeconds(st.mtimeMs).toFixed(3);
   if ((header.size ?? 0) > USTAR_MAX_SIZE) pax.size = String(header.size);
   if (e.link !== undefined) header.linkname = e.link;
   if (e.type === 'char-device' || e.type === 'block-device') {

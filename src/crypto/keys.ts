@@ -57,8 +57,14 @@ function x25519Public(raw: Uint8Array): KeyObject {
 }
 
 function x25519Shared(secret: KeyObject, peerPublic: Uint8Array): Buffer | undefined {
-  const shared = diffieHellman({ privateKey: secret, publicKey: x25519Public(peerPublic) });
-  // A low-order peer key gives an all-zero secret anyone could compute.
+  // A low-order peer key gives an all-zero secret anyone could compute. OpenSSL
+  // refuses to derive it and throws; treat that like the all-zero check below.
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({ privateKey: secret, publicKey: x25519Public(peerPublic) });
+  } catch {
+    return undefined;
+  }
   return shared.every((b) => b === 0) ? undefined : shared;
 }
 
@@ -66,21 +72,28 @@ function x25519WrapKey(shared: Uint8Array, ephemeral: Uint8Array, recipient: Uin
   return hkdfSha256(shared, Buffer.concat([ephemeral, recipient]), 'coffer v1 x25519 wrap');
 }
 
-export function wrapForRecipient(dataKey: Buffer, setId: Uint8Array, recipient: Uint8Array): Stanza {
-  const ephemeral = identityFromSeed(randomBytes(32));
+/**
+ * `ephemeralSeed` (32 bytes) fixes the ephemeral key for test vectors only;
+ * a real backup MUST leave it out, or the wrap key repeats across sets.
+ */
+export function wrapForRecipient(dataKey: Buffer, setId: Uint8Array, recipient: Uint8Array, ephemeralSeed: Buffer = randomBytes(32)): Stanza {
+  if (ephemeralSeed.length !== 32) throw new Error('ephemeral seed must be 32 bytes');
+  const ephemeral = identityFromSeed(ephemeralSeed);
   const shared = x25519Shared(ephemeral.x25519Secret, recipient);
   if (!shared) throw new Error('recipient public key is a low-order point');
   const wrapKey = x25519WrapKey(shared, ephemeral.public.x25519, recipient);
   return { type: 'x25519', ephemeral: ephemeral.public.x25519, wrapped: nodeAead.seal(wrapKey, ZERO_NONCE, dataKey, setId) };
 }
 
+/** `salt` (16 bytes) fixes the scrypt salt for test vectors only; a real backup MUST leave it out. */
 export async function wrapForPassphrase(
   dataKey: Buffer,
   setId: Uint8Array,
   passphrase: Uint8Array,
   params: ScryptParams = DEFAULT_SCRYPT,
+  salt: Buffer = randomBytes(16),
 ): Promise<Stanza> {
-  const salt = randomBytes(16);
+  if (salt.length !== 16) throw new Error('scrypt salt must be 16 bytes');
   const wrapKey = await scrypt(passphrase, salt, params);
   return { type: 'scrypt', params, salt, wrapped: nodeAead.seal(wrapKey, ZERO_NONCE, dataKey, setId) };
 }

@@ -150,7 +150,7 @@ export class FsWriter {
     }
     this.checkedDirs.add(abs);
     const h = e.header;
-    this.dirs.push({ abs, mode: (h.mode ?? 0o755) & 0o7777, mtime: mtimeOf(h), uid: h.uid ?? 0, gid: h.gid ?? 0 });
+    this.dirs.push({ abs, mode: (h.mode ?? 0o755) & 0o7777, mtime: mtimeOf(h), uid: idOf(h, 'uid'), gid: idOf(h, 'gid') });
   }
 
   private async writeFile(e: ArchiveEntry, abs: string, parent: string): Promise<void> {
@@ -177,7 +177,7 @@ export class FsWriter {
       if (e.expected && (e.expected.sha256 !== sha256 || e.expected.size !== size)) {
         throw new IntegrityError('file-hash-mismatch', `${e.path}: restored content does not match the catalog's hash`, { where: { path: e.path } });
       }
-      if (this.asRoot) await handle.chown(h.uid ?? 0, h.gid ?? 0);
+      if (this.asRoot) await handle.chown(idOf(h, 'uid'), idOf(h, 'gid'));
       await handle.chmod((h.mode ?? 0o644) & 0o7777);
       const mtime = mtimeOf(h);
       await handle.utimes(mtime, mtime);
@@ -221,10 +221,10 @@ export class FsWriter {
       await make(tmp);
       const mtime = mtimeOf(h);
       if (isSymlink) {
-        if (this.asRoot) await lchown(tmp, h.uid ?? 0, h.gid ?? 0);
+        if (this.asRoot) await lchown(tmp, idOf(h, 'uid'), idOf(h, 'gid'));
         await lutimes(tmp, mtime, mtime);
       } else if (h.type !== 'link') {
-        if (this.asRoot) await chown(tmp, h.uid ?? 0, h.gid ?? 0);
+        if (this.asRoot) await chown(tmp, idOf(h, 'uid'), idOf(h, 'gid'));
         await chmod(tmp, (h.mode ?? 0o644) & 0o7777);
         await utimes(tmp, mtime, mtime);
       }
@@ -244,9 +244,16 @@ function tempName(dir: string): string {
   return join(dir, `.coffer-restore-${randomBytes(6).toString('hex')}`);
 }
 
+/** Owner ids too large for the ustar field travel in PAX records (tar-stream leaves those in h.pax). */
+function idOf(h: EntryHeader, key: 'uid' | 'gid'): number {
+  const pax = h.pax?.[key];
+  if (pax !== undefined && /^\d+$/.test(pax)) return Number(pax);
+  return h[key] ?? 0;
+}
+
 function mtimeOf(h: EntryHeader): Date {
   const pax = h.pax?.mtime;
-  if (pax !== undefined && /^\d+(\.\d+)?$/.test(pax)) return new Date(Math.round(parseFloat(pax) * 1000));
+  if (pax !== undefined && /^-?\d+(\.\d+)?$/.test(pax)) return new Date(Math.round(parseFloat(pax) * 1000));
   return h.mtime ?? new Date(0);
 }
 
