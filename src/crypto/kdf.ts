@@ -38,11 +38,14 @@ export interface ScryptParams {
 
 /** age's choice: N = 2^18 (256 MiB), about 0.9 s here. */
 export const DEFAULT_SCRYPT: ScryptParams = { logN: 18, r: 8, p: 1 };
-/** Decoders refuse costs above this, so a crafted file cannot demand unbounded memory or time. */
-export const MAX_SCRYPT_LOG_N = 22;
+/**
+ * Decoders accept r = 8, p = 1 and N up to 2^20 (1 GiB) only, so a crafted
+ * file cannot demand unbounded memory or time (age fixes r and p likewise).
+ */
+export const MAX_SCRYPT_LOG_N = 20;
 
 export function scryptParamsAcceptable(p: ScryptParams): boolean {
-  return p.logN >= 10 && p.logN <= MAX_SCRYPT_LOG_N && p.r >= 1 && p.r <= 32 && p.p >= 1 && p.p <= 16;
+  return p.logN >= 10 && p.logN <= MAX_SCRYPT_LOG_N && p.r === 8 && p.p === 1;
 }
 
 export function scrypt(passphrase: Uint8Array, salt: Uint8Array, params: ScryptParams): Promise<Buffer> {

@@ -119,13 +119,12 @@ export async function unwrapDataKey(stanzas: readonly Stanza[], setId: Uint8Arra
       if (dataKey) return dataKey;
     }
   }
-  if (keys.passphrase) {
-    for (const stanza of stanzas) {
-      if (stanza.type !== 'scrypt' || !scryptParamsAcceptable(stanza.params)) continue;
-      const wrapKey = await scrypt(keys.passphrase, stanza.salt, stanza.params);
-      const dataKey = nodeAead.open(wrapKey, ZERO_NONCE, stanza.wrapped, setId);
-      if (dataKey) return dataKey;
-    }
+  // Only the first passphrase stanza is tried: a crafted header cannot make us run scrypt many times.
+  const passphraseStanza = stanzas.find((s) => s.type === 'scrypt');
+  if (keys.passphrase && passphraseStanza?.type === 'scrypt' && scryptParamsAcceptable(passphraseStanza.params)) {
+    const wrapKey = await scrypt(keys.passphrase, passphraseStanza.salt, passphraseStanza.params);
+    const dataKey = nodeAead.open(wrapKey, ZERO_NONCE, passphraseStanza.wrapped, setId);
+    if (dataKey) return dataKey;
   }
   return undefined;
 }

@@ -27,6 +27,7 @@ export async function* readCatalog(s: OpenedSet): AsyncGenerator<CatalogEntry> {
   const utf8 = new StringDecoder('utf8'); // a character may straddle two chunks
   let carry = '';
   let lineNumber = 0;
+  let shortSeen = false;
   try {
     for (let chunkIndex = 0; ; chunkIndex++) {
       const prefix = await r.read(FRAME_PREFIX_BYTES);
@@ -46,6 +47,8 @@ export async function* readCatalog(s: OpenedSet): AsyncGenerator<CatalogEntry> {
       if (opened.flag !== ChunkFlag.data) throw fail('catalog-corrupt', `chunk ${chunkIndex} has the wrong role`);
       const plain = await decompressChunk(opened.codec, opened.data, m.chunkSize);
       if (!plain) throw fail('catalog-corrupt', `chunk ${chunkIndex} does not decompress`);
+      if (shortSeen) throw fail('catalog-corrupt', `chunk ${chunkIndex - 1} is short but is not the last`);
+      shortSeen = plain.length < m.chunkSize;
       const lines = (carry + utf8.write(plain)).split('\n');
       carry = lines.pop()!;
       for (const line of lines) yield decodeCatalogEntry(line, ++lineNumber);

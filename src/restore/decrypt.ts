@@ -41,7 +41,8 @@ export class ChunkOpener {
     const nonce = chunkNonce(chunkIndex);
     for (const flag of flags) {
       const plain = this.aead.open(key, nonce, sealed, chunkAad(this.setId, volumeIndex, chunkIndex, flag));
-      if (plain && plain.length >= 1) return { flag, codec: plain[0]!, data: plain.subarray(1) };
+      // An end chunk is exactly one codec byte, 0 (its length is fixed above).
+      if (plain && plain.length >= 1 && (flag === ChunkFlag.data || plain[0] === 0)) return { flag, codec: plain[0]!, data: plain.subarray(1) };
     }
     return undefined;
   }

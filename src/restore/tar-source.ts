@@ -6,7 +6,6 @@
  */
 import { IntegrityError } from '../errors.js';
 import { volumeName } from '../format/manifest.js';
-import { MAX_CHUNK_SIZE } from '../format/chunk.js';
 import type { OpenedSet } from '../set/open-set.js';
 import { manifestOf } from '../set/open-set.js';
 import { decompressChunk } from '../backup/compress.js';
@@ -55,11 +54,19 @@ export async function* tarBytes(s: OpenedSet, ranges: TarRange[]): AsyncGenerato
 /** Every tar byte of a set, from its volumes alone (no manifest): volume 1, 2, ... until one ends the set. */
 export async function* tarBytesFromVolumes(s: OpenedSet): AsyncGenerator<Buffer> {
   let nextChunk = 0;
+  let shortSeen: string | undefined;
   for (let index = 1; ; index++) {
     const name = volumeName(index);
     const it = readVolumeChunks(s.target, { set: s.set, setId: s.setId, name, index, firstChunk: nextChunk }, s.keys);
     let r: IteratorResult<DataChunk, VolumeEnd>;
-    while (!(r = await it.next()).done) yield await plainOf(s, name, MAX_CHUNK_SIZE, r.value);
+    while (!(r = await it.next()).done) {
+      const c = r.value;
+      // Only the set's last chunk may be shorter than the chunk size.
+      if (shortSeen) throw new IntegrityError('chunk-corrupt', `${shortSeen} is shorter than the chunk size but is not the last`, { where: { set: s.set, volume: name, chunk: c.chunkIndex } });
+      const plain = await plainOf(s, name, c.chunkSize, c);
+      if (plain.length < c.chunkSize) shortSeen = `${name}: chunk ${c.chunkIndex}`;
+      yield plain;
+    }
     if (r.value.endsSet) return;
     nextChunk = r.value.nextChunk;
   }

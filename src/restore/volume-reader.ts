@@ -39,6 +39,8 @@ export interface VolumeKeys {
 
 export interface DataChunk {
   chunkIndex: number;
+  /** The set's plaintext chunk size, from the volume header. */
+  chunkSize: number;
   codec: number;
   data: Buffer;
 }
@@ -102,7 +104,7 @@ export async function* readVolumeChunks(
       const opened = keys.opener.open(exp.index, chunkIndex, sealed);
       if (!opened) throw fail('chunk-tampered', `chunk ${chunkIndex} failed authentication (corrupt, tampered or out of order)`, chunkIndex);
       if (opened.flag === ChunkFlag.data) {
-        yield { chunkIndex, codec: opened.codec, data: opened.data };
+        yield { chunkIndex, chunkSize: header.chunkSize, codec: opened.codec, data: opened.data };
         chunkIndex++;
         continue;
       }
