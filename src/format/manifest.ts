@@ -121,6 +121,13 @@ export function decodeManifestHeader(headerBytes: Buffer): ManifestHeader {
     if (!isUint(o.size) || !isHash(o.sha256) || !isUint(o.firstChunk) || !isUint(o.dataChunks)) throw bad(`volume record ${i + 1}`);
     return { index: o.index, name: o.name, size: o.size, sha256: o.sha256, firstChunk: o.firstChunk, dataChunks: o.dataChunks };
   });
+  // The volumes must tile the chunk indexes (one end chunk after each) and hold exactly the tar stream.
+  for (let i = 0; i < volumes.length; i++) {
+    const expected = i === 0 ? 0 : volumes[i - 1]!.firstChunk + volumes[i - 1]!.dataChunks + 1;
+    if (volumes[i]!.firstChunk !== expected) throw bad(`volume record ${i + 1} starts at chunk ${volumes[i]!.firstChunk}, expected ${expected}`);
+  }
+  const dataChunks = volumes.reduce((n, r) => n + r.dataChunks, 0);
+  if (dataChunks !== Math.ceil(v.tarBytes / v.chunkSize)) throw bad('volume records do not hold tarBytes');
   const c = v.catalog as Record<string, unknown> | undefined;
   if (typeof c !== 'object' || c === null || !isUint(c.size) || !isHash(c.sha256) || !isUint(c.dataChunks)) throw bad('catalog record');
   let signer: Buffer | null = null;

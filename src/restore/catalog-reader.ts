@@ -41,6 +41,7 @@ export async function* readCatalog(s: OpenedSet): AsyncGenerator<CatalogEntry> {
       if (opened.flag === ChunkFlag.endOfSet) {
         if (!(await r.atEnd())) throw fail('catalog-corrupt', 'has bytes after its end');
         if (r.position !== m.catalog.size || hash.digest('hex') !== m.catalog.sha256) throw fail('catalog-hash-mismatch', 'does not match the hash in the manifest');
+        if (chunkIndex !== m.catalog.dataChunks) throw fail('catalog-corrupt', `has ${chunkIndex} chunks, the manifest says ${m.catalog.dataChunks}`);
         if (carry !== '') throw fail('catalog-corrupt', 'ends inside an entry');
         return;
       }
