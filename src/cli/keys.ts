@@ -13,22 +13,28 @@ export interface KeyFlags {
   passphraseFile?: string;
 }
 
+/**
+ * The passphrase as bytes: a file's exact bytes less one trailing newline
+ * (so any encoding works), or COFFER_PASSPHRASE. `fromEnv` is false where the
+ * variable must not apply.
+ */
 export async function readPassphrase(file: string | undefined, fromEnv = true): Promise<Buffer | undefined> {
-  let text: string | undefined;
+  let bytes: Buffer | undefined;
   if (file !== undefined) {
     try {
-      text = await readFile(file, 'utf8');
+      bytes = await readFile(file);
     } catch (err) {
       const e = ioError('read passphrase file', file, err);
       throw new UsageError('unreadable-passphrase-file', e.message);
     }
-    text = text.replace(/\r?\n$/, '');
+    const cut = bytes.at(-1) === 0x0a ? (bytes.at(-2) === 0x0d ? 2 : 1) : 0;
+    bytes = bytes.subarray(0, bytes.length - cut);
   } else if (fromEnv && process.env.COFFER_PASSPHRASE !== undefined) {
-    text = process.env.COFFER_PASSPHRASE;
+    bytes = Buffer.from(process.env.COFFER_PASSPHRASE, 'utf8');
   }
-  if (text === undefined) return undefined;
-  if (text.length === 0) throw new UsageError('empty-passphrase', 'the passphrase is empty', { hint: file ? `put the passphrase in ${file}` : 'set COFFER_PASSPHRASE to a non-empty value' });
-  return Buffer.from(text, 'utf8');
+  if (bytes === undefined) return undefined;
+  if (bytes.length === 0) throw new UsageError('empty-passphrase', 'the passphrase is empty', { hint: file ? `put the passphrase in ${file}` : 'set COFFER_PASSPHRASE to a non-empty value' });
+  return bytes;
 }
 
 /** Identities and/or passphrase to read a set; at least one is required. */
