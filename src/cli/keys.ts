@@ -15,10 +15,9 @@ export interface KeyFlags {
 
 /**
  * The passphrase as bytes: a file's exact bytes less one trailing newline
- * (so any encoding works), or COFFER_PASSPHRASE. `fromEnv` is false where the
- * variable must not apply.
+ * (so any encoding works), or else COFFER_PASSPHRASE.
  */
-export async function readPassphrase(file: string | undefined, fromEnv = true): Promise<Buffer | undefined> {
+export async function readPassphrase(file: string | undefined): Promise<Buffer | undefined> {
   let bytes: Buffer | undefined;
   if (file !== undefined) {
     try {
@@ -29,7 +28,7 @@ export async function readPassphrase(file: string | undefined, fromEnv = true): 
     }
     const cut = bytes.at(-1) === 0x0a ? (bytes.at(-2) === 0x0d ? 2 : 1) : 0;
     bytes = bytes.subarray(0, bytes.length - cut);
-  } else if (fromEnv && process.env.COFFER_PASSPHRASE !== undefined) {
+  } else if (process.env.COFFER_PASSPHRASE !== undefined) {
     bytes = Buffer.from(process.env.COFFER_PASSPHRASE, 'utf8');
   }
   if (bytes === undefined) return undefined;
