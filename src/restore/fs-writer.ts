@@ -53,6 +53,7 @@ export class FsWriter {
   private readonly dirs: DirMeta[] = [];
   private readonly checkedDirs = new Set<string>();
   private readonly asRoot = process.getuid?.() === 0;
+  /** Regular files written (not links or special files), as backup and verify count them. */
   files = 0;
   bytes = 0;
 
@@ -231,7 +232,6 @@ export class FsWriter {
         return this.refuse(e, 'a directory of that name is already there');
       }
       await rename(tmp, abs);
-      this.files++;
     } catch (err) {
       await unlink(tmp).catch(() => {});
       throw ioError('create', abs, err, { path: e.path });
