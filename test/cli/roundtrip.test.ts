@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { coffer, expectExit, json, keygen, ok, onlySet, tempDir, useTempDirs } from '../helpers/cli.js';
 import type { Keys } from '../helpers/cli.js';
-import { buildRichTree, expectSameTree, isRoot, ODD, OWNED, restoredPath, sha256File, snapshot } from '../helpers/tree.js';
+import { buildRichTree, expectSameTree, isRoot, listTree, ODD, OWNED, restoredPath, sha256File, snapshot } from '../helpers/tree.js';
 
 useTempDirs();
 
@@ -130,6 +130,15 @@ describe('round trip of a tree with every entry type', () => {
     expect(restored.get('fifo')!.kind).toBe('fifo');
     expect(restored.get('links/to-dir')!.kind).toBe('symlink');
     expect(await sha256File(join(root, 'random.bin'))).toBe(await sha256File(join(src, 'random.bin')));
+  });
+
+  it('restoring again over an earlier restore, in full or --include, leaves the same tree and no temporaries', async () => {
+    const to = join(dir, 'restored');
+    await ok(['restore', target, '--to', to, '--identity', keys.identity]);
+    // Only the extra names of the hardlinked file: each already links to the restored inode.
+    await ok(['restore', target, '--to', to, '--identity', keys.identity, '--include', '**/hard/two.txt', '--include', '**/other/three.txt']);
+    expect((await listTree(to)).filter((p) => p.split('/').pop()!.startsWith('.coffer-restore-'))).toEqual([]);
+    await expectSameTree(restoredPath(to, src), src, { owners: isRoot });
   });
 
   it('restore prints one summary line', async () => {
