@@ -3,7 +3,7 @@
  * names is backed up for a recipient, listed, verified, restored byte for
  * byte with its metadata, and drilled against the live tree.
  */
-import { appendFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { coffer, expectExit, json, keygen, ok, onlySet, tempDir, useTempDirs } from '../helpers/cli.js';
@@ -155,6 +155,19 @@ describe('round trip of a tree with every entry type', () => {
     const a = json(await ok(['drill', target, '--identity', keys.identity, '--against', src, '--json']));
     expect(a.comparison).toMatchObject({ changed: [], missing: [], extra: [] });
     expect(a.comparison.same).toBe((await snapshot(src)).size);
+  });
+
+  it('drill --scratch restores into the folder given and deletes only what it made', async () => {
+    const scratch = join(dir, 'scratch');
+    await mkdir(scratch);
+    await writeFile(join(scratch, 'precious.txt'), 'keep me\n');
+    await ok(['drill', target, '--identity', keys.identity, '--scratch', scratch]);
+    expect(await listTree(scratch)).toEqual(['precious.txt']);
+    expect(await readFile(join(scratch, 'precious.txt'), 'utf8')).toBe('keep me\n');
+    const k = json(await ok(['drill', target, '--identity', keys.identity, '--scratch', scratch, '--keep', '--json']));
+    expect(k.scratch).toEqual(expect.any(String));
+    await expectSameTree(restoredPath(k.scratch, src), src, { owners: isRoot });
+    expect(await readFile(join(scratch, 'precious.txt'), 'utf8')).toBe('keep me\n');
   });
 
   it('drill --against reports what changed in the source since the backup (exit 1)', async () => {

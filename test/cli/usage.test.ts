@@ -70,6 +70,13 @@ describe('usage errors exit 2 with one line', () => {
     expect(await listTree(join(dir, 'r2'))).toEqual([]);
   });
 
+  it('restore --to an existing file', async () => {
+    const f = join(dir, 'a-file');
+    await writeFile(f, 'not a folder\n');
+    expectError(await coffer(['restore', target, '--to', f, '--identity', keys.identity]), 2, `${f} is not a directory`);
+    expectError(await coffer(['drill', target, '--scratch', f, '--identity', keys.identity]), 2, `${f} is not a directory`);
+  });
+
   it('other bad arguments', async () => {
     expectError(await coffer(['backup', join(dir, 'no-such-source'), '--to', join(dir, 't4'), '--recipient', keys.pub]), 2, 'no-such-source');
     expectError(await coffer(['backup', src, '--to', join(dir, 't4'), '--recipient', join(dir, 'no-such.pub')]), 2, 'no-such.pub');
