@@ -180,6 +180,32 @@ describe('tampering is detected and named', () => {
     await expectNothingWrong(to, src);
   });
 
+  it('a manifest cut short inside its catalog', async () => {
+    const t = await tampered(async (s) => {
+      const m = await readManifestHeader(s);
+      await truncate(join(s, 'manifest'), m.jsonEnd + 32 + 1 + 64 + 40);
+    });
+    expectError(await coffer(['verify', t]), 3, 'catalog in the manifest does not match its hash');
+    const to = join(dir, 'restored-short-manifest');
+    expectError(await coffer(['restore', t, '--to', to, '--identity', keys.identity]), 3, `manifest of set ${set}`, 'truncated');
+    await expectNothingWrong(to, src);
+  });
+
+  it('a volume replaced by random bytes of the same size', async () => {
+    const t = await tampered(async (s) => writeRandom(vol(s, 2), manifest.volumes[1]!.size));
+    await expectDetected(t, { keyless: ['volume-000002 does not match its hash'], keyed: ['volume-000002', 'not a coffer volume'], volume: 'volume-000002' });
+  });
+
+  it('a frame length changed to an impossible value', async () => {
+    let chunk = -1;
+    const t = await tampered(async (s) => {
+      const f = volumeFrames(await readFile(vol(s, 2))).frames[1]!;
+      chunk = f.chunk;
+      await flipByte(vol(s, 2), f.offset); // the top byte of the big-endian length: +16 MiB
+    });
+    await expectDetected(t, { keyless: ['volume-000002 does not match its hash'], keyed: ['volume-000002', `chunk ${chunk} has an impossible length`], volume: 'volume-000002', chunk });
+  });
+
   it('a volume truncated at a frame boundary (end chunk and later chunks gone)', async () => {
     let chunk = -1;
     const t = await tampered(async (s) => {
