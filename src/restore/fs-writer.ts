@@ -53,7 +53,7 @@ export class FsWriter {
   private readonly dirs: DirMeta[] = [];
   private readonly checkedDirs = new Set<string>();
   private readonly asRoot = process.getuid?.() === 0;
-  /** Regular files written, and their bytes. */
+  /** Regular files written (not links or special files), as backup and verify count them. */
   files = 0;
   bytes = 0;
 
@@ -209,6 +209,10 @@ export class FsWriter {
       return;
     }
     if (!st.isFile()) return this.refuse(e, 'hardlink target is not a regular file');
+    // Already a link to that file (an earlier restore): rename(2) of two links to one inode does
+    // nothing and would leave the temporary behind.
+    const existing = await lstat(abs).catch(() => undefined);
+    if (existing && existing.ino === st.ino && existing.dev === st.dev) return;
     await this.replaceWith(e, abs, parent, (tmp) => link(source, tmp));
   }
 

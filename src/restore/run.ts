@@ -70,8 +70,10 @@ export async function runRestore(s: OpenedSet, o: RestoreOptions): Promise<Resto
   const log = o.log.child({ set: s.set });
   const root = resolve(o.to);
   try {
-    await mkdir(root, { recursive: true });
-    if (!(await stat(root)).isDirectory()) throw new UsageError('restore-target-not-directory', `${root} is not a directory`);
+    // Checked before mkdir, which fails on an existing file with EEXIST (an I/O error, exit 5).
+    const st = await stat(root).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+    if (st && !st.isDirectory()) throw new UsageError('restore-target-not-directory', `${root} is not a directory`, { hint: 'give --to a directory; it is created if missing' });
+    if (!st) await mkdir(root, { recursive: true });
   } catch (err) {
     if (err instanceof UsageError) throw err;
     throw ioError('create the restore folder', root, err);

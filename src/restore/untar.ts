@@ -52,9 +52,12 @@ export async function* untar(bytes: AsyncIterable<Buffer>, catalog?: AsyncIterab
       if (!next.done) throw new IntegrityError('catalog-mismatch', `the archive ends before catalog entry ${JSON.stringify(next.value.path)}`);
     }
   } catch (err) {
+    // A failure of the source seen before this point is the cause; one that
+    // arrives only after the destroy below is its echo ("Premature close").
+    const cause = failure;
     ex.destroy();
     await feeding;
-    throw failure ?? err;
+    throw cause ?? err;
   } finally {
     // The consumer may stop early (an error while writing): stop the source too.
     if (!ex.destroyed) ex.destroy();

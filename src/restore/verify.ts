@@ -1,14 +1,15 @@
 /**
  * Keyless verify: what can be checked without decrypting. The manifest's
- * signature (against --trust when given), then every volume: present, the
- * size and SHA-256 the manifest records. Every problem is collected so the
- * report names all missing or damaged volumes, not just the first.
+ * signature (against --trust when given), the encrypted catalog at its tail
+ * (the size and SHA-256 the header records), then every volume: present,
+ * the size and SHA-256 the manifest records. Every problem is collected so
+ * the report names all missing or damaged volumes, not just the first.
  */
 import { createHash } from 'node:crypto';
 import { IntegrityError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../progress.js';
-import { checkSignature, readManifest } from '../set/manifest-io.js';
+import { checkSignature, MANIFEST_NAME, readManifest } from '../set/manifest-io.js';
 import type { LoadedManifest, SignatureStatus } from '../set/manifest-io.js';
 import type { Target } from '../targets/target.js';
 import { openVolumeStream } from './volume-reader.js';
@@ -28,6 +29,7 @@ export interface StoredCheck {
 export async function verifyStored(target: Target, set: string, trust: Buffer | undefined, log: Logger, progress: Progress): Promise<StoredCheck> {
   const manifest = await readManifest(target, set);
   const signature = checkSignature(manifest, trust);
+  const catalogOk = await catalogMatches(target, set, manifest);
   const volumes: VolumeCheck[] = [];
   let bytes = 0;
   progress.start('verify', manifest.header.volumes.reduce((n, v) => n + v.size, 0));
@@ -54,15 +56,31 @@ export async function verifyStored(target: Target, set: string, trust: Buffer | 
     progress.done();
   }
   const bad = volumes.filter((v) => v.status !== 'ok');
-  if (bad.length) {
+  if (!catalogOk) log.error({ event: 'verify-failed', set, volume: MANIFEST_NAME, status: 'catalog-hash-mismatch' }, 'catalog check failed');
+  if (bad.length || !catalogOk) {
     const describe = (v: VolumeCheck) => `${v.name} ${v.status === 'missing' ? 'is missing' : v.status === 'size-mismatch' ? 'has the wrong size' : 'does not match its hash'}`;
-    const first = bad[0]!;
-    const err = new IntegrityError(first.status === 'missing' ? 'volume-missing' : 'volume-hash-mismatch', `set ${set}: ${bad.map(describe).join('; ')}`, {
-      where: { set, volume: first.name },
-      hint: bad.some((v) => v.status === 'missing') ? 'find the missing volumes; coffer impact --lost shows which files they hold' : 'the volume was damaged or altered after the backup',
+    const first = bad[0];
+    const problems = [...(catalogOk ? [] : [`the catalog in the ${MANIFEST_NAME} does not match its hash`]), ...bad.map(describe)];
+    const code = !catalogOk ? 'catalog-hash-mismatch' : first!.status === 'missing' ? 'volume-missing' : 'volume-hash-mismatch';
+    const err = new IntegrityError(code, `set ${set}: ${problems.join('; ')}`, {
+      where: { set, volume: catalogOk ? first!.name : MANIFEST_NAME },
+      hint: bad.some((v) => v.status === 'missing')
+        ? 'find the missing volumes; coffer impact --lost shows which files they hold'
+        : bad.length ? 'the volume was damaged or altered after the backup' : 'the manifest was damaged or altered after the backup; restore --volumes-only does not need it',
     });
     for (const v of bad) log.error({ event: 'verify-failed', set, volume: v.name, status: v.status }, 'volume check failed');
     throw Object.assign(err, { volumes });
   }
   return { manifest, signature, volumes, bytes };
+}
+
+/** The encrypted catalog after the manifest header has the size and SHA-256 the (signed) header records. */
+async function catalogMatches(target: Target, set: string, m: LoadedManifest): Promise<boolean> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const b of await target.get(`${set}/${MANIFEST_NAME}`, { start: m.catalogOffset })) {
+    hash.update(b as Buffer);
+    size += (b as Buffer).length;
+  }
+  return size === m.header.catalog.size && hash.digest('hex') === m.header.catalog.sha256;
 }

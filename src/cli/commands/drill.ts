@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runRestore } from '../../restore/run.js';
@@ -9,7 +9,24 @@ import { openForReading, trustKey } from '../open.js';
 import type { SetFlags } from '../open.js';
 import { printJson, printWarnings, say, warningsJson } from '../output.js';
 import { formatBytes } from '../sizes.js';
-import { ExitCode } from '../../errors.js';
+import { ExitCode, UsageError, ioError } from '../../errors.js';
+
+/**
+ * A fresh folder for the drill's restore: in the temporary directory, or
+ * inside --scratch. Never --scratch itself, which is removed afterwards
+ * and may hold other files.
+ */
+async function scratchDir(flag: string | undefined): Promise<string> {
+  const base = flag ? resolve(flag) : tmpdir();
+  const st = await stat(base).catch(() => undefined);
+  if (st && !st.isDirectory()) throw new UsageError('scratch-not-directory', `${base} is not a directory`, { hint: 'give --scratch a directory; the drill restores into a new folder inside it' });
+  try {
+    if (!st) await mkdir(base, { recursive: true });
+    return await mkdtemp(join(base, 'coffer-drill-'));
+  } catch (err) {
+    throw ioError('create a scratch folder in', base, err);
+  }
+}
 
 /**
  * A disaster-recovery drill: check every volume without the key, restore the
@@ -22,7 +39,7 @@ export async function drill(targetSpec: string, setArg: string | undefined, flag
   const s = await openForReading(targetSpec, setArg, flags);
   const stored = await verifyStored(s.target, s.set, await trustKey(flags.trust), ctx.log, ctx.progress);
   const verifySeconds = (Date.now() - started) / 1000;
-  const scratch = flags.scratch ? resolve(flags.scratch) : await mkdtemp(join(tmpdir(), 'coffer-drill-'));
+  const scratch = await scratchDir(flags.scratch);
   try {
     const r = await runRestore(s, { to: scratch, include: [], log: ctx.log, progress: ctx.progress });
     const comparison = flags.against ? await compareTrees(scratch, resolve(flags.against)) : undefined;
