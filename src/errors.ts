@@ -87,3 +87,14 @@ export function describeErrno(code: string | undefined): string | undefined {
     default: return undefined;
   }
 }
+
+/** One stable log event name per exit class, for monitoring to alert on. */
+export function failureEvent(e: CofferError): string {
+  switch (e.exitCode) {
+    case ExitCode.usage: return 'usage-error';
+    case ExitCode.integrity: return 'integrity-failure';
+    case ExitCode.key: return 'key-failure';
+    case ExitCode.io: return 'target-failure';
+    default: return 'command-failed';
+  }
+}

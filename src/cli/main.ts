@@ -4,7 +4,7 @@
  * brief's table. Stack traces go to the log, never to the terminal.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { CofferError, ExitCode, TargetError, UsageError } from '../errors.js';
+import { CofferError, ExitCode, TargetError, UsageError, failureEvent } from '../errors.js';
 import { VERSION } from '../version.js';
 import { makeContext } from './context.js';
 import type { CommonFlags, Context } from './context.js';
@@ -112,7 +112,7 @@ export async function main(argv: string[]): Promise<number> {
   withSet('drill')
     .summary('verify, restore to scratch space and report: a DR drill')
     .option('--against <dir>', 'compare the restored files with this live directory')
-    .option('--scratch <dir>', 'restore here instead of a temporary directory')
+    .option('--scratch <dir>', 'restore into a new folder inside this directory instead of the system temporary directory')
     .option('--keep', 'keep the restored files')
     .action(run((c, args, flags) => drill(args[0]!, args[1], flags, c)));
 
@@ -122,7 +122,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const e = toCofferError(err);
     if (!e) return ExitCode.ok; // --help or --version
-    ctx?.log.error({ event: FAILURE_EVENT[e.exitCode] ?? 'command-failed', code: e.code, where: e.where, err: e.cause ?? e }, e.message);
+    ctx?.log.error({ event: failureEvent(e), code: e.code, where: e.where, err: e.cause ?? e }, e.message);
     if (json) printJson(errorJson(e));
     else printError(e);
     return e.exitCode;
@@ -138,14 +138,6 @@ export function crashed(err: unknown): void {
   process.stderr.write('coffer: hint: this is a bug in coffer; nothing was marked complete. Please report it with the log\n');
   process.exit(ExitCode.io);
 }
-
-/** One stable event name per exit class, for monitoring to alert on. */
-const FAILURE_EVENT: Record<number, string> = {
-  [ExitCode.usage]: 'usage-error',
-  [ExitCode.integrity]: 'integrity-failure',
-  [ExitCode.key]: 'key-failure',
-  [ExitCode.io]: 'target-failure',
-};
 
 function toCofferError(err: unknown): CofferError | undefined {
   if (err instanceof CofferError) return err;

@@ -5,7 +5,7 @@ import type { Context } from '../context.js';
 import { openForReading } from '../open.js';
 import type { SetFlags } from '../open.js';
 import { errorJson } from '../output.js';
-import { CofferError } from '../../errors.js';
+import { CofferError, failureEvent } from '../../errors.js';
 
 const TYPE_CHAR: Record<string, string> = { file: '-', directory: 'd', symlink: 'l', hardlink: 'h', fifo: 'p', 'char-device': 'c', 'block-device': 'b' };
 
@@ -42,7 +42,7 @@ export async function ls(targetSpec: string, setArg: string | undefined, flags: 
     }
   } catch (err) {
     if (!ctx.json || !(err instanceof CofferError)) throw err;
-    ctx.log.error({ event: 'command-failed', code: err.code, where: err.where, err }, err.message);
+    ctx.log.error({ event: failureEvent(err), code: err.code, where: err.where, err }, err.message);
     const { ok, exitCode, error } = errorJson(err);
     await write(`\n],"ok":${ok},"exitCode":${exitCode},"error":${JSON.stringify(error)}}\n`);
     return exitCode;
