@@ -153,6 +153,26 @@ describe('tampering is detected and named', () => {
     await expectNothingWrong(to, src);
   });
 
+  it('a damaged key stanza in the manifest (unsigned set) is tampering, not a wrong key', async () => {
+    const t = await tampered(async (s) => {
+      const m = await readManifestHeader(s);
+      const text = m.bytes.subarray(m.jsonStart, m.jsonEnd).toString('utf8');
+      // The last base64url character of the first stanza sits in the wrapped key's tag.
+      const at = text.indexOf('"stanzas":["') + '"stanzas":["'.length + 100;
+      m.bytes[m.jsonStart + at] = text[at] === 'A' ? 0x42 : 0x41;
+      await writeFile(join(s, 'manifest'), m.bytes);
+    }, () => other);
+    await ok(['verify', t]);
+    const err = expectJsonError(await coffer(['verify', t, '--identity', keys.identity, '--json']), 3);
+    expect(err.code).toBe('manifest-stanza-tampered');
+    const to = join(dir, 'restored-stanza');
+    expectError(await coffer(['restore', t, '--to', to, '--identity', keys.identity]), 3, `manifest of set ${otherSet}`, 'key stanzas were altered');
+    await expectNothingWrong(to, src);
+    // With a key that opens nothing, it is still a key failure.
+    const stranger = await keygen(dir, 'stranger');
+    expectError(await coffer(['verify', t, '--identity', stranger.identity]), 4, 'cannot open set');
+  });
+
   it('a manifest that is not valid JSON', async () => {
     const t = await tampered(async (s) => {
       const m = await readManifestHeader(s);
