@@ -7,7 +7,7 @@
 import type { Aead } from '../crypto/aead.js';
 import { volumeKey } from '../crypto/kdf.js';
 import { chunkAad, chunkNonce, framePrefix } from '../format/chunk.js';
-import type { ChunkFlag, Codec } from '../format/chunk.js';
+import type { ChunkFlag } from '../format/chunk.js';
 
 export class ChunkSealer {
   private keyVolume = -1;
@@ -21,7 +21,7 @@ export class ChunkSealer {
   ) {}
 
   /** Returns the whole frame: length prefix and sealed body. */
-  seal(volumeIndex: number, chunkIndex: number, flag: ChunkFlag, codec: Codec, data: Uint8Array): Buffer {
+  seal(volumeIndex: number, chunkIndex: number, flag: ChunkFlag, codec: number, data: Uint8Array): Buffer {
     if (volumeIndex !== this.keyVolume) {
       if (volumeIndex < this.keyVolume) throw new Error(`refusing to reuse the key of volume ${volumeIndex}`);
       this.key = volumeKey(this.dataKey, this.setId, volumeIndex);

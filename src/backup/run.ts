@@ -26,6 +26,7 @@ import { rechunk } from '../stream/rechunk.js';
 import type { Target } from '../targets/target.js';
 import { CatalogWriter } from './catalog-writer.js';
 import { compressChunk } from './compress.js';
+import { padPayload } from '../format/padding.js';
 import type { CompressionChoice } from './compress.js';
 import { ChunkSealer } from './encrypt.js';
 import { tarStream } from './tar.js';
@@ -45,6 +46,8 @@ export interface SetWriterOptions {
   volumeSize: number;
   chunkSize: number;
   compression: CompressionChoice;
+  /** Store every chunk at the same length (see format/padding.ts). */
+  pad: boolean;
   label: string;
   log: Logger;
   progress: Progress;
@@ -116,7 +119,7 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
     headerMacKey: headerMacKey(dataKey, setId),
     onBytes: (n) => o.progress.add(n),
   });
-  const catalog = await CatalogWriter.create(new ChunkSealer(nodeAead, dataKey, setId), o.chunkSize);
+  const catalog = await CatalogWriter.create(new ChunkSealer(nodeAead, dataKey, setId), o.chunkSize, o.pad);
   log.info({ event: 'backup-started', target: o.target.display, recipients: o.recipients.length, passphrase: Boolean(o.passphrase) }, 'backup started');
   o.progress.start('backup');
   let tarLength = 0;
@@ -130,7 +133,7 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
     })();
     const window = Math.max(2, availableParallelism() * 2);
     for await (const c of orderedMap(rechunk(counted, o.chunkSize), window, (chunk) => compressChunk(chunk, o.compression))) {
-      await volumes.write(c);
+      await volumes.write(o.pad ? padPayload(c, o.chunkSize) : c);
     }
     const volumeList = await volumes.finish();
     const sealedCatalog = await catalog.finish();

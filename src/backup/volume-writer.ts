@@ -19,7 +19,7 @@ import type { VolumeRecord } from '../format/manifest.js';
 import { encodeVolumeHeader } from '../format/volume-header.js';
 import type { Stanza } from '../format/volume-header.js';
 import type { Target } from '../targets/target.js';
-import type { CompressedChunk } from './compress.js';
+import type { Payload } from '../format/padding.js';
 import type { ChunkSealer } from './encrypt.js';
 import { UsageError } from '../errors.js';
 
@@ -65,7 +65,7 @@ export class VolumeWriter {
     }
   }
 
-  async write(chunk: CompressedChunk): Promise<void> {
+  async write(chunk: Payload): Promise<void> {
     const frameBytes = FRAME_PREFIX_BYTES + 1 + chunk.bytes.length + TAG_BYTES;
     if (this.current && this.current.record.size + frameBytes + END_FRAME_BYTES > this.o.volumeSize) {
       await this.close(ChunkFlag.endOfVolume);

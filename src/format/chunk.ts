@@ -40,7 +40,8 @@ export function chunkNonce(chunkIndex: number): Buffer {
 
 /** The largest sealed body a decoder accepts for a set's chunk size. */
 export function maxSealedBytes(chunkSize: number): number {
-  return 1 + chunkSize + TAG_BYTES;
+  // codec byte, padded length field (format/padding.ts), the chunk, the tag
+  return 1 + 4 + chunkSize + TAG_BYTES;
 }
 
 export function framePrefix(sealedLength: number): Buffer {

@@ -14,7 +14,7 @@ import { ByteReader } from '../stream/byte-reader.js';
 import { MANIFEST_NAME } from '../set/manifest-io.js';
 import type { OpenedSet } from '../set/open-set.js';
 import { manifestOf } from '../set/open-set.js';
-import { decompressChunk } from '../backup/compress.js';
+import { payloadPlaintext } from './payload.js';
 import { CATALOG_VOLUME_INDEX } from '../backup/catalog-writer.js';
 
 export async function* readCatalog(s: OpenedSet): AsyncGenerator<CatalogEntry> {
@@ -46,7 +46,7 @@ export async function* readCatalog(s: OpenedSet): AsyncGenerator<CatalogEntry> {
         return;
       }
       if (opened.flag !== ChunkFlag.data) throw fail('catalog-corrupt', `chunk ${chunkIndex} has the wrong role`);
-      const plain = await decompressChunk(opened.codec, opened.data, m.chunkSize);
+      const plain = await payloadPlaintext(opened.codec, opened.data, m.chunkSize);
       if (!plain) throw fail('catalog-corrupt', `chunk ${chunkIndex} does not decompress`);
       if (shortSeen) throw fail('catalog-corrupt', `chunk ${chunkIndex - 1} is short but is not the last`);
       shortSeen = plain.length < m.chunkSize;

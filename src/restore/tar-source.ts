@@ -8,14 +8,14 @@ import { IntegrityError } from '../errors.js';
 import { volumeName } from '../format/manifest.js';
 import type { OpenedSet } from '../set/open-set.js';
 import { manifestOf } from '../set/open-set.js';
-import { decompressChunk } from '../backup/compress.js';
+import { payloadPlaintext } from './payload.js';
 import { readVolumeChunks } from './volume-reader.js';
 import type { DataChunk, VolumeEnd } from './volume-reader.js';
 import { firstTarChunk } from './plan.js';
 import type { TarRange } from './plan.js';
 
 async function plainOf(s: OpenedSet, volume: string, chunkSize: number, c: DataChunk): Promise<Buffer> {
-  const plain = await decompressChunk(c.codec, c.data, chunkSize);
+  const plain = await payloadPlaintext(c.codec, c.data, chunkSize);
   if (!plain) throw new IntegrityError('chunk-corrupt', `${volume}: chunk ${c.chunkIndex} does not decompress`, { where: { set: s.set, volume, chunk: c.chunkIndex } });
   return plain;
 }

@@ -23,6 +23,7 @@ import { ChunkSealer } from '../../src/backup/encrypt.js';
 import type { CompressedChunk } from '../../src/backup/compress.js';
 import { headerBytes, minimumVolumeSize, VolumeWriter } from '../../src/backup/volume-writer.js';
 import { toB64url } from '../../src/format/bytes.js';
+import { padPayload, PADDED } from '../../src/format/padding.js';
 import { ChunkFlag, Codec, END_FRAME_BYTES, FRAME_PREFIX_BYTES, maxSealedBytes, TAG_BYTES } from '../../src/format/chunk.js';
 import { parseSetIdText } from '../../src/format/set-id.js';
 import { encodeVolumeHeader, volumeHeaderLength } from '../../src/format/volume-header.js';
@@ -224,7 +225,7 @@ export async function generateVectors(): Promise<Map<string, Buffer>> {
     },
     'stored': {
       expect: 'success', payload: MULTI_TAR,
-      comment: 'compression off: every data chunk is codec 0 (stored); a full stored chunk is the largest sealed body allowed',
+      comment: 'compression off: every data chunk is codec 0 (stored)',
       volumeBytes: (await writeVolumes([a], await chunksOf(MULTI_TAR, 'none')))[0]!,
     },
     'two-recipients': {
@@ -256,6 +257,11 @@ export async function generateVectors(): Promise<Map<string, Buffer>> {
       expect: 'success', payload: multiPlain[2], volume: 2, firstChunk: 3,
       comment: 'volume 2 of 2: tar chunk 2 at global index 3 (= 2 + (2 - 1)), end-of-set chunk 4; volume key for index 2',
       volumeBytes: vol2,
+    },
+    'padded': {
+      expect: 'success', payload: MULTI_TAR,
+      comment: '--pad: every data chunk is stored (codec 0) and padded (codec 0x80), 4 + 4096 bytes after the codec byte: the largest sealed body allowed',
+      volumeBytes: (await writeVolumes([a], (await chunksOf(MULTI_TAR, 'none')).map((c) => padPayload(c, CHUNK))))[0]!,
     },
     'empty-set': {
       expect: 'success', payload: Buffer.alloc(0),
@@ -434,8 +440,18 @@ export async function generateVectors(): Promise<Map<string, Buffer>> {
     },
     'stored-chunk-too-long': {
       expect: 'chunk failure', code: 'chunk-corrupt',
-      comment: 'chunk 0 is stored (codec 0) with 4097 bytes: its sealed length exceeds 1 + chunk size + 16',
+      comment: 'chunk 0 is stored (codec 0) with 4097 bytes, one more than the chunk size',
       volumeBytes: assemble([a], [{ flag: ChunkFlag.data, codec: Codec.none, data: Buffer.alloc(CHUNK + 1) }, endOfSet]),
+    },
+    'padding-not-zero': {
+      expect: 'chunk failure', code: 'chunk-corrupt',
+      comment: 'chunk 0 authenticates and is padded (codec 0x80), but a byte of its fill is not zero',
+      volumeBytes: assemble([a], [{ flag: ChunkFlag.data, codec: PADDED, data: flip(padPayload({ codec: Codec.none, bytes: SMALL_TAR }, CHUNK).bytes, CHUNK) }, endOfSet]),
+    },
+    'padded-length-too-large': {
+      expect: 'chunk failure', code: 'chunk-corrupt',
+      comment: 'chunk 0 authenticates and is padded, but its inner length field says 4097, more than the chunk size',
+      volumeBytes: assemble([a], [{ flag: ChunkFlag.data, codec: PADDED, data: withU32(padPayload({ codec: Codec.none, bytes: SMALL_TAR }, CHUNK).bytes, 0, CHUNK + 1) }, endOfSet]),
     },
     'trailing-data': {
       expect: 'chunk failure', code: 'trailing-data',

@@ -3,8 +3,8 @@
  * `restore --volumes-only` takes: openSetFromVolumes (volume header decode,
  * set id check, unwrapDataKey -> KeyError), then readVolumeChunks (header
  * MAC, volume index and first chunk, frames, AES-256-GCM with the expected
- * index and flag, end chunk, trailing bytes), then decompressChunk capped at
- * the chunk size. Failures must be the right class with the vector's code,
+ * index and flag, end chunk, trailing bytes), then payloadPlaintext (padding,
+ * codec) capped at the chunk size. Failures must be the right class with the vector's code,
  * not just "throws". Each vector is read twice: whole, and in 7-byte pieces
  * so headers and frames straddle reads.
  */
@@ -13,7 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { decompressChunk } from '../../src/backup/compress.js';
+import { payloadPlaintext } from '../../src/restore/payload.js';
 import { parseIdentity } from '../../src/crypto/identity-file.js';
 import type { KeySource } from '../../src/crypto/keys.js';
 import { IntegrityError, KeyError } from '../../src/errors.js';
@@ -60,7 +60,7 @@ async function read(v: Vector, slice: number): Promise<string> {
   };
   const hash = createHash('sha256');
   for await (const c of readVolumeChunks(target, exp, s.keys)) {
-    const plain = await decompressChunk(c.codec, c.data, chunkSize);
+    const plain = await payloadPlaintext(c.codec, c.data, chunkSize);
     // What restore/tar-source.ts does with a chunk that does not decompress.
     if (!plain) throw new IntegrityError('chunk-corrupt', `${name}: chunk ${c.chunkIndex} does not decompress`);
     hash.update(plain);

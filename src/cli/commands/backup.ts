@@ -17,7 +17,8 @@ export interface BackupFlags {
   chunkSize: string;
   label: string;
   exclude?: string[];
-  compress: string;
+  compress?: string;
+  pad?: boolean;
 }
 
 export async function backup(sources: string[], flags: BackupFlags, ctx: Context): Promise<number> {
@@ -28,7 +29,9 @@ export async function backup(sources: string[], flags: BackupFlags, ctx: Context
   if (!recipients.length && !setPassphrase) {
     throw new UsageError('no-recipient', 'no way to decrypt the set was given', { hint: 'give --recipient FILE.pub or --passphrase-file FILE (or set COFFER_PASSPHRASE)' });
   }
-  if (flags.compress !== 'deflate' && flags.compress !== 'none') throw new UsageError('bad-compression', `--compress ${flags.compress} is not supported`, { hint: 'use deflate or none' });
+  // Padding stores every chunk at full length, so compressing first would only cost time.
+  const compression = flags.compress ?? (flags.pad ? 'none' : 'deflate');
+  if (compression !== 'deflate' && compression !== 'none') throw new UsageError('bad-compression', `--compress ${compression} is not supported`, { hint: 'use deflate or none' });
   const signer = flags.signKey ? await loadIdentity(flags.signKey, async () => passphrase) : undefined;
   const volumeSize = parseSize(flags.volumeSize, '--volume-size');
   const chunkSize = parseSize(flags.chunkSize, '--chunk-size');
@@ -43,7 +46,8 @@ export async function backup(sources: string[], flags: BackupFlags, ctx: Context
     ...(signer ? { signer } : {}),
     volumeSize,
     chunkSize,
-    compression: flags.compress,
+    compression,
+    pad: Boolean(flags.pad),
     label: flags.label,
     excludes: flags.exclude ?? [],
     log: ctx.log,
