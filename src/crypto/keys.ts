@@ -11,6 +11,7 @@ import { nodeAead, KEY_BYTES, NONCE_BYTES } from './aead.js';
 import { hkdfSha256, scrypt, DEFAULT_SCRYPT, scryptParamsAcceptable } from './kdf.js';
 import type { ScryptParams } from './kdf.js';
 import type { Stanza } from '../format/volume-header.js';
+import { UsageError } from '../errors.js';
 
 const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
 const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
@@ -80,7 +81,7 @@ export function wrapForRecipient(dataKey: Buffer, setId: Uint8Array, recipient: 
   if (ephemeralSeed.length !== 32) throw new Error('ephemeral seed must be 32 bytes');
   const ephemeral = identityFromSeed(ephemeralSeed);
   const shared = x25519Shared(ephemeral.x25519Secret, recipient);
-  if (!shared) throw new Error('recipient public key is a low-order point');
+  if (!shared) throw new UsageError('bad-recipient', 'a recipient public key is a low-order point, which would let anyone read the set', { hint: 'give a .pub file written by coffer keygen' });
   const wrapKey = x25519WrapKey(shared, ephemeral.public.x25519, recipient);
   return { type: 'x25519', ephemeral: ephemeral.public.x25519, wrapped: nodeAead.seal(wrapKey, ZERO_NONCE, dataKey, setId) };
 }
