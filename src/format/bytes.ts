@@ -28,7 +28,10 @@ export function toB64url(b: Uint8Array): string {
   return Buffer.from(b).toString('base64url');
 }
 
+/** Decodes canonical, unpadded base64url only: one text per byte string, as toB64url writes it. */
 export function fromB64url(s: string): Buffer | undefined {
   if (!/^[A-Za-z0-9_-]*$/.test(s)) return undefined;
-  return Buffer.from(s, 'base64url');
+  const b = Buffer.from(s, 'base64url');
+  // Node ignores a dangling last character and the unused low bits of the last one.
+  return b.toString('base64url') === s ? b : undefined;
 }
