@@ -1,0 +1,88 @@
+// stream/byte-reader: exact-length reads over pieces of any size, short reads
+// only at the end, position and onBytes accounting, early close.
+import { describe, expect, test } from 'vitest';
+import { ByteReader } from '../../src/stream/byte-reader.js';
+import { fromPieces, seededRandom, slices } from './helpers.js';
+
+describe('ByteReader', () => {
+  const data = seededRandom(3).bytes(50_000);
+
+  test.each([1, 3, 512, 4096, 50_000])('reads of every size over %i-byte pieces', async (piece) => {
+    const rnd = seededRandom(piece);
+    const seen: Buffer[] = [];
+    const r = new ByteReader(fromPieces(slices(data, piece)), (b) => seen.push(Buffer.from(b)));
+    const out: Buffer[] = [];
+    let pos = 0;
+    while (pos < data.length) {
+      const want = [0, 1, 2, 4, 17, 511, 512, 513, 5000][rnd.int(9)]!;
+      const got = await r.read(want);
+      expect(got.length).toBe(Math.min(want, data.length - pos));
+      out.push(Buffer.from(got));
+      pos += got.length;
+      expect(r.position).toBe(pos);
+    }
+    expect(Buffer.concat(out).equals(data)).toBe(true);
+    expect(await r.atEnd()).toBe(true);
+    expect((await r.read(10)).length).toBe(0);
+    expect(r.position).toBe(data.length);
+    // onBytes saw every byte once, in order.
+    expect(Buffer.concat(seen).equals(data)).toBe(true);
+  });
+
+  test('a read past the end returns what is left', async () => {
+    const r = new ByteReader(fromPieces(slices(data.subarray(0, 100), 30)));
+    expect((await r.read(60)).equals(data.subarray(0, 60))).toBe(true);
+    const rest = await r.read(1000);
+    expect(rest.equals(data.subarray(60, 100))).toBe(true);
+    expect(await r.atEnd()).toBe(true);
+  });
+
+  test('atEnd does not consume', async () => {
+    const r = new ByteReader(fromPieces(slices(data.subarray(0, 10), 3)));
+    expect(await r.atEnd()).toBe(false);
+    expect(r.position).toBe(0);
+    expect((await r.read(10)).equals(data.subarray(0, 10))).toBe(true);
+    expect(await r.atEnd()).toBe(true);
+  });
+
+  test('an empty source', async () => {
+    const r = new ByteReader(fromPieces([]));
+    expect(await r.atEnd()).toBe(true);
+    expect((await r.read(5)).length).toBe(0);
+  });
+
+  test('Uint8Array pieces and empty pieces', async () => {
+    const pieces = slices(data.subarray(0, 1000), 77).flatMap((p) => [new Uint8Array(0), new Uint8Array(p)]);
+    const r = new ByteReader(fromPieces(pieces));
+    expect((await r.read(1000)).equals(data.subarray(0, 1000))).toBe(true);
+  });
+
+  test('returned buffers stay valid after later reads', async () => {
+    const r = new ByteReader(fromPieces(slices(data.subarray(0, 3000), 700)));
+    const a = await r.read(1000);
+    const copy = Buffer.from(a);
+    await r.read(1500);
+    await r.read(500);
+    expect(a.equals(copy)).toBe(true);
+  });
+
+  test('close stops the source early', async () => {
+    let closed = false;
+    let pulled = 0;
+    const source = (async function* () {
+      try {
+        for (let i = 0; i < 1000; i++) {
+          pulled++;
+          yield Buffer.alloc(100, i);
+        }
+      } finally {
+        closed = true;
+      }
+    })();
+    const r = new ByteReader(source);
+    await r.read(250);
+    await r.close();
+    expect(closed).toBe(true);
+    expect(pulled).toBeLessThan(10);
+  });
+});
