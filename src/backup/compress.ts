@@ -5,7 +5,7 @@
  * at once without blocking the main thread. Pure functions of their input,
  * ready to move to worker threads.
  */
-import { deflateRaw, inflateRaw, constants } from 'node:zlib';
+import { deflateRaw, inflateRaw } from 'node:zlib';
 import { promisify } from 'node:util';
 import { Codec } from '../format/chunk.js';
 
@@ -29,12 +29,17 @@ export async function compressChunk(data: Buffer, choice: CompressionChoice): Pr
     : { codec: Codec.none, bytes: data, plainLength: data.length };
 }
 
-/** Returns undefined for an unknown codec or output beyond `maxLength` (a decompression bomb). */
+/**
+ * Returns undefined for an unknown codec, output beyond `maxLength` (a
+ * decompression bomb), or bytes that are not exactly one whole deflate stream.
+ */
 export async function decompressChunk(codec: number, bytes: Buffer, maxLength: number): Promise<Buffer | undefined> {
   if (codec === Codec.none) return bytes.length <= maxLength ? bytes : undefined;
   if (codec !== Codec.deflate) return undefined;
   try {
-    return await inflateRawAsync(bytes, { maxOutputLength: maxLength, finishFlush: constants.Z_SYNC_FLUSH });
+    // The default finish flush fails a stream cut short; `info` tells how much input the stream used.
+    const r = (await inflateRawAsync(bytes, { maxOutputLength: maxLength, info: true })) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
+    return r.engine.bytesWritten === bytes.length ? r.buffer : undefined;
   } catch {
     return undefined;
   }
