@@ -50,6 +50,7 @@ export function decodeCatalogEntry(line: string, lineNumber: number): CatalogEnt
   for (const k of ['size', 'mode', 'uid', 'gid', 'offset', 'end'] as const) if (!isUint(v[k])) throw malformed(lineNumber, k);
   if (typeof v.mtime !== 'number' || !Number.isFinite(v.mtime)) throw malformed(lineNumber, 'mtime');
   if (!isOptString(v.uname) || !isOptString(v.gname) || !isOptString(v.link)) throw malformed(lineNumber, 'names');
+  for (const k of ['devmajor', 'devminor'] as const) if (v[k] !== undefined && !isUint(v[k])) throw malformed(lineNumber, k);
   if (v.sha256 !== undefined && (typeof v.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(v.sha256))) throw malformed(lineNumber, 'sha256');
   if ((v.end as number) < (v.offset as number)) throw malformed(lineNumber, 'end before offset');
   return v as unknown as CatalogEntry;
