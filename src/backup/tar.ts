@@ -232,6 +232,8 @@ function mtimeSeconds(mtimeMs: number): number {
 /** Resolves when a tar entry can take more data; rejects if the archive is torn down meanwhile. */
 function drained(sink: NodeJS.EventEmitter): Promise<void> {
   return new Promise((resolve, reject) => {
+    // A torn-down entry refuses every write and may have closed before we listen: waiting would never end.
+    if ((sink as unknown as { destroying: boolean }).destroying) return reject(new Error('tar stream closed'));
     const done = (ok: boolean) => () => {
       sink.off('drain', onDrain);
       sink.off('close', onClose);
