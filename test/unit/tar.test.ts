@@ -310,6 +310,35 @@ describe('header encoding beyond ustar', () => {
       expect(tar.subarray(h.dataStart, h.dataEnd).toString()).toBe('content');
     }));
 
+  test('modification times before 1970 and after 2038 survive (PAX record, valid ustar field)', () =>
+    withTempDir('tar', async (dir) => {
+      const cases: [string, string, number][] = [
+        ['y1960', '@-315619200', -315619200],
+        ['y1969frac', '@-0.5', -0.5],
+        ['y2038', '@2147483647', 2147483647],
+        ['y2040', '@2208988800', 2208988800],
+        ['y2040frac', '@2208988800.25', 2208988800.25],
+      ];
+      const entries: WalkEntry[] = [];
+      for (const [name, touch] of cases) {
+        await writeFile(join(dir, name), name);
+        execFileSync('touch', ['-m', '-d', touch, join(dir, name)]);
+        entries.push(await fakeEntry(join(dir, name), {}));
+      }
+      const { tar, catalog } = await packEntries(entries);
+      for (const [i, [name, , secs]] of cases.entries()) {
+        const h = parseEntryAt(tar, catalog[i]!.offset);
+        expect(catalog[i]!.mtime, name).toBe(secs);
+        expect(h.mtime, name).toBe(secs);
+        if (secs === 2147483647) expect(h.pax.mtime).toBeUndefined();
+        else expect(Number(h.pax.mtime), name).toBe(secs);
+        // whatever the PAX record says, the ustar field is plain octal within its range
+        const field = tar.subarray(h.dataStart - 512 + 136, h.dataStart - 512 + 148).toString('latin1');
+        expect(field, name).toMatch(/^[0-7]{11}[ \0]$/);
+        expect(parseInt(field, 8)).toBeLessThanOrEqual(2 ** 31 - 1);
+      }
+    }));
+
   test('whole-second and sub-second modification times', () =>
     withTempDir('tar', async (dir) => {
       const a = join(dir, 'a');
