@@ -153,7 +153,7 @@ describe('Wycheproof AES-GCM (256-bit key, 96-bit IV, 128-bit tag)', () => {
     // key, IV and message, so the genuine tag can be recomputed.
     for (const c of cases.filter((t) => /^Flipped bits? /.test(t.comment))) {
       const genuine = nodeAead.seal(Buffer.from(c.key, 'hex'), Buffer.from(c.iv, 'hex'), Buffer.from(c.msg, 'hex'), Buffer.from(c.aad, 'hex')).subarray(-TAG);
-      let expected = Buffer.from(genuine);
+      let expected: Buffer = Buffer.from(genuine);
       for (const n of c.comment.match(/\d+/g)!.map(Number)) expected = flipBit(expected, n);
       expect(c.tag, `tcId ${c.tcId}`).toBe(expected.toString('hex'));
     }
