@@ -443,7 +443,7 @@ describe('chunk framing', () => {
     expect(chunkNonce(0).equals(Buffer.alloc(12))).toBe(true);
     expect(chunkNonce(2 ** 40 + 5).subarray(4).readBigUInt64BE(0)).toBe(2n ** 40n + 5n);
     expect(framePrefix(300).readUInt32BE(0)).toBe(300);
-    expect(maxSealedBytes(4096)).toBe(4096 + 17);
+    expect(maxSealedBytes(4096)).toBe(1 + 4 + 4096 + 16); // codec, padded length (--pad), chunk, tag
     expect(END_FRAME_BYTES).toBe(21);
   });
 });
