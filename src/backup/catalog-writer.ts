@@ -17,6 +17,7 @@ import type { CatalogEntry } from '../format/catalog.js';
 import { ioError } from '../errors.js';
 import type { ChunkSealer } from './encrypt.js';
 import { compressChunk } from './compress.js';
+import type { CompressionChoice } from './compress.js';
 import { padPayload } from '../format/padding.js';
 
 export const CATALOG_VOLUME_INDEX = 0;
@@ -41,14 +42,15 @@ export class CatalogWriter {
     private readonly handle: FileHandle,
     private readonly sealer: ChunkSealer,
     private readonly chunkSize: number,
+    private readonly compression: CompressionChoice,
     private readonly pad: boolean,
   ) {}
 
-  static async create(sealer: ChunkSealer, chunkSize: number, pad: boolean): Promise<CatalogWriter> {
+  static async create(sealer: ChunkSealer, chunkSize: number, compression: CompressionChoice, pad: boolean): Promise<CatalogWriter> {
     try {
       const dir = await mkdtemp(join(tmpdir(), 'coffer-catalog-'));
       const handle = await open(join(dir, 'catalog'), 'wx', 0o600);
-      return new CatalogWriter(dir, handle, sealer, chunkSize, pad);
+      return new CatalogWriter(dir, handle, sealer, chunkSize, compression, pad);
     } catch (err) {
       throw ioError('create a temporary catalog in', tmpdir(), err);
     }
@@ -88,7 +90,7 @@ export class CatalogWriter {
   }
 
   private async sealData(plain: Buffer): Promise<void> {
-    const compressed = await compressChunk(plain, this.pad ? 'none' : 'deflate');
+    const compressed = compressChunk(plain, this.compression);
     const c = this.pad ? padPayload(compressed, this.chunkSize) : compressed;
     await this.append(this.sealer.seal(CATALOG_VOLUME_INDEX, this.nextChunk++, ChunkFlag.data, c.codec, c.bytes));
   }

@@ -7,7 +7,6 @@
  * after every volume is stored; if anything fails, the volumes already
  * written are removed (best effort) and no manifest is ever written.
  */
-import { availableParallelism } from 'node:os';
 import { nodeAead } from '../crypto/aead.js';
 import { headerMacKey } from '../crypto/kdf.js';
 import { newDataKey, wrapForPassphrase, wrapForRecipient } from '../crypto/keys.js';
@@ -25,7 +24,7 @@ import { orderedMap } from '../stream/ordered-map.js';
 import { rechunk } from '../stream/rechunk.js';
 import type { Target } from '../targets/target.js';
 import { CatalogWriter } from './catalog-writer.js';
-import { compressChunk } from './compress.js';
+import { chunkWork } from '../parallel/pool.js';
 import { padPayload } from '../format/padding.js';
 import type { CompressionChoice } from './compress.js';
 import { ChunkSealer } from './encrypt.js';
@@ -49,6 +48,8 @@ export interface SetWriterOptions {
   /** Store every chunk at the same length (see format/padding.ts). */
   pad: boolean;
   label: string;
+  /** Worker threads for per-chunk work (0: in-process); default: one per core. */
+  workers?: number;
   log: Logger;
   progress: Progress;
 }
@@ -119,9 +120,10 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
     headerMacKey: headerMacKey(dataKey, setId),
     onBytes: (n) => o.progress.add(n),
   });
-  const catalog = await CatalogWriter.create(new ChunkSealer(nodeAead, dataKey, setId), o.chunkSize, o.pad);
+  const catalog = await CatalogWriter.create(new ChunkSealer(nodeAead, dataKey, setId), o.chunkSize, o.compression, o.pad);
   log.info({ event: 'backup-started', target: o.target.display, recipients: o.recipients.length, passphrase: Boolean(o.passphrase) }, 'backup started');
   o.progress.start('backup');
+  const work = chunkWork(o.workers);
   let tarLength = 0;
   try {
     const tar = content(catalog, warnings);
@@ -131,8 +133,9 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
         yield b;
       }
     })();
-    const window = Math.max(2, availableParallelism() * 2);
-    for await (const c of orderedMap(rechunk(counted, o.chunkSize), window, (chunk) => compressChunk(chunk, o.compression))) {
+    // Twice the workers in flight keeps every worker busy while the main thread seals and writes.
+    const window = Math.max(2, work.parallelism * 2);
+    for await (const c of orderedMap(rechunk(counted, o.chunkSize), window, (chunk) => work.compress(chunk, o.compression))) {
       await volumes.write(o.pad ? padPayload(c, o.chunkSize) : c);
     }
     const volumeList = await volumes.finish();
@@ -168,6 +171,7 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
     throw err;
   } finally {
     o.progress.done();
+    await work.close();
     await catalog.dispose();
   }
 }

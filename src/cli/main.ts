@@ -73,7 +73,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--chunk-size <size>', 'plaintext bytes per chunk', '1M')
     .option('--label <name>', 'label stored in the manifest (readable without a key)', '')
     .option('--exclude <glob>', 'skip paths matching this glob (repeatable)', collect)
-    .addOption(new Option('--compress <codec>', 'per-chunk compression (default deflate; none with --pad)').choices(['deflate', 'none']))
+    .addOption(new Option('--compress <codec>', 'per-chunk compression (default zstd; none with --pad)').choices(['zstd', 'deflate', 'none']))
+    .option('--workers <n>', 'worker threads for compression (default: one per core; 0: none)')
     .option('--pad', 'store every chunk at the same length, so volumes do not show how compressible the data is')
     .action(run((c, args, flags) => backup(args, flags, c)));
 

@@ -24,7 +24,7 @@ export const ChunkFlag = {
 } as const;
 export type ChunkFlag = (typeof ChunkFlag)[keyof typeof ChunkFlag];
 
-export const Codec = { none: 0, deflate: 1 } as const;
+export const Codec = { none: 0, deflate: 1, zstd: 2 } as const;
 export type Codec = (typeof Codec)[keyof typeof Codec];
 
 /** Sealed bytes of an end chunk: codec byte of an empty payload plus the tag. */

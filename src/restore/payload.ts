@@ -1,12 +1,16 @@
 /**
  * A chunk's sealed payload -> its plaintext: undo the padding (--pad), then
  * the codec, never producing more than the chunk size. undefined means the
- * payload is malformed (bad padding, unknown codec, bad or oversized deflate).
+ * payload is malformed (bad padding, unknown codec, bad or oversized stream).
  */
 import { decompressChunk } from '../backup/compress.js';
 import { unpadPayload } from '../format/padding.js';
 
-export async function payloadPlaintext(codec: number, data: Buffer, chunkSize: number): Promise<Buffer | undefined> {
+export function payloadPlaintextSync(codec: number, data: Buffer, chunkSize: number): Buffer | undefined {
   const inner = unpadPayload({ codec, bytes: data }, chunkSize);
   return inner && decompressChunk(inner.codec, inner.bytes, chunkSize);
+}
+
+export async function payloadPlaintext(codec: number, data: Buffer, chunkSize: number): Promise<Buffer | undefined> {
+  return payloadPlaintextSync(codec, data, chunkSize);
 }

@@ -22,16 +22,20 @@ function compressible(n: number, seed = 1): Buffer {
 }
 
 describe('compressChunk', () => {
-  test.each([1, 100, 4095, 4096, 4097, 65536, 1024 * 1024])('round trip of %i compressible bytes', async (n) => {
-    const data = compressible(n);
-    const c = await compressChunk(data, 'deflate');
-    expect(c.plainLength).toBe(n);
-    if (n >= 100) {
-      expect(c.codec).toBe(Codec.deflate);
-      expect(c.bytes.length).toBeLessThan(n);
-    }
-    const back = await decompressChunk(c.codec, c.bytes, n);
-    expect(back?.equals(data)).toBe(true);
+  describe.each([
+    ['deflate', Codec.deflate],
+    ['zstd', Codec.zstd],
+  ] as const)('%s', (choice, codec) => {
+    test.each([1, 100, 4095, 4096, 4097, 65536, 1024 * 1024])('round trip of %i compressible bytes', async (n) => {
+      const data = compressible(n);
+      const c = await compressChunk(data, choice);
+      if (n >= 100) {
+        expect(c.codec).toBe(codec);
+        expect(c.bytes.length).toBeLessThan(n);
+      }
+      const back = await decompressChunk(c.codec, c.bytes, n);
+      expect(back?.equals(data)).toBe(true);
+    });
   });
 
   test('an empty chunk', async () => {

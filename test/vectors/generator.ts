@@ -93,8 +93,8 @@ function sha256(b: Uint8Array): string {
 function compress(data: Buffer, choice: 'deflate' | 'none' = 'deflate'): CompressedChunk {
   const packed = deflateRawFixed(data);
   return choice === 'deflate' && packed.length < data.length
-    ? { codec: Codec.deflate, bytes: packed, plainLength: data.length }
-    : { codec: Codec.none, bytes: data, plainLength: data.length };
+    ? { codec: Codec.deflate, bytes: packed }
+    : { codec: Codec.none, bytes: data };
 }
 
 async function chunksOf(tar: Buffer, choice: 'deflate' | 'none' = 'deflate'): Promise<CompressedChunk[]> {

@@ -1,4 +1,6 @@
 import { runBackup } from '../../backup/run.js';
+import { COMPRESSION_CHOICES, defaultCompression } from '../../backup/compress.js';
+import type { CompressionChoice } from '../../backup/compress.js';
 import { checkSources } from '../../backup/walk.js';
 import { loadIdentity } from '../../crypto/identity-file.js';
 import { UsageError } from '../../errors.js';
@@ -19,6 +21,12 @@ export interface BackupFlags {
   exclude?: string[];
   compress?: string;
   pad?: boolean;
+  workers?: string;
+}
+
+export function parseWorkers(text: string): number {
+  if (!/^\d{1,3}$/.test(text)) throw new UsageError('bad-workers', `--workers ${text} is not a number of threads`, { hint: 'use 0 (no worker threads) up to the number of cores' });
+  return Number(text);
 }
 
 export async function backup(sources: string[], flags: BackupFlags, ctx: Context): Promise<number> {
@@ -30,8 +38,8 @@ export async function backup(sources: string[], flags: BackupFlags, ctx: Context
     throw new UsageError('no-recipient', 'no way to decrypt the set was given', { hint: 'give --recipient FILE.pub or --passphrase-file FILE (or set COFFER_PASSPHRASE)' });
   }
   // Padding stores every chunk at full length, so compressing first would only cost time.
-  const compression = flags.compress ?? (flags.pad ? 'none' : 'deflate');
-  if (compression !== 'deflate' && compression !== 'none') throw new UsageError('bad-compression', `--compress ${compression} is not supported`, { hint: 'use deflate or none' });
+  const compression = flags.compress ?? (flags.pad ? 'none' : defaultCompression());
+  if (!COMPRESSION_CHOICES.includes(compression as CompressionChoice)) throw new UsageError('bad-compression', `--compress ${compression} is not supported`, { hint: `use ${COMPRESSION_CHOICES.join(', ')}` });
   const signer = flags.signKey ? await loadIdentity(flags.signKey, async () => passphrase) : undefined;
   const volumeSize = parseSize(flags.volumeSize, '--volume-size');
   const chunkSize = parseSize(flags.chunkSize, '--chunk-size');
@@ -46,7 +54,8 @@ export async function backup(sources: string[], flags: BackupFlags, ctx: Context
     ...(signer ? { signer } : {}),
     volumeSize,
     chunkSize,
-    compression,
+    compression: compression as CompressionChoice,
+    ...(flags.workers !== undefined ? { workers: parseWorkers(flags.workers) } : {}),
     pad: Boolean(flags.pad),
     label: flags.label,
     excludes: flags.exclude ?? [],

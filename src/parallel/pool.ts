@@ -1,0 +1,134 @@
+/**
+ * A pool of worker threads for per-chunk work (compress on backup; open the
+ * padding and decompress on restore and verify). Callers bound how much is in
+ * flight (stream/ordered-map.ts keeps order and applies backpressure); the
+ * pool only hands each job to an idle worker. With 0 workers, or when the
+ * compiled worker script is not there (tests that import src/ directly), the
+ * jobs run in-process.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { asBuffer, owned, runChunkJob } from './chunk-jobs.js';
+import type { ChunkJob, ChunkResult } from './chunk-jobs.js';
+import type { CompressedChunk, CompressionChoice } from '../backup/compress.js';
+import type { Codec } from '../format/chunk.js';
+
+export interface ChunkWork {
+  /** How many jobs can usefully run at once. */
+  readonly parallelism: number;
+  compress(data: Buffer, choice: CompressionChoice): Promise<CompressedChunk>;
+  /** Unpads and decompresses a chunk's payload; undefined when malformed. */
+  decode(codec: number, data: Buffer, chunkSize: number): Promise<Buffer | undefined>;
+  close(): Promise<void>;
+}
+
+const WORKER_SCRIPT = new URL('./chunk-worker.js', import.meta.url);
+
+export function defaultWorkers(): number {
+  return availableParallelism();
+}
+
+export function chunkWork(workers: number = defaultWorkers()): ChunkWork {
+  const script = fileURLToPath(WORKER_SCRIPT);
+  if (workers <= 0 || !existsSync(script)) return inProcess();
+  return new WorkerPool(script, workers);
+}
+
+function inProcess(): ChunkWork {
+  return {
+    parallelism: 1,
+    compress: async (data, choice) => toCompressed(runChunkJob({ op: 'compress', choice, data })),
+    decode: async (codec, data, chunkSize) => toPlain(runChunkJob({ op: 'decode', codec, data, chunkSize })),
+    close: async () => {},
+  };
+}
+
+function toCompressed(r: ChunkResult): CompressedChunk {
+  if (!('bytes' in r)) throw new Error('worker answered a compress job with something else');
+  return { codec: r.codec as Codec, bytes: asBuffer(r.bytes) };
+}
+
+function toPlain(r: ChunkResult): Buffer | undefined {
+  if (!('plain' in r)) throw new Error('worker answered a decode job with something else');
+  return r.plain ? asBuffer(r.plain) : undefined;
+}
+
+interface Pending {
+  resolve(r: ChunkResult): void;
+  reject(e: Error): void;
+}
+
+class WorkerPool implements ChunkWork {
+  readonly parallelism: number;
+  private readonly idle: Worker[] = [];
+  private readonly queue: { id: number; job: ChunkJob }[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private readonly all: Worker[] = [];
+  private nextId = 0;
+  private failed: Error | undefined;
+
+  constructor(script: string, size: number) {
+    this.parallelism = size;
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(script);
+      w.unref();
+      w.on('message', (m: { id: number; result?: ChunkResult; error?: string }) => this.done(w, m));
+      w.on('error', (err) => this.fail(err));
+      w.on('exit', (code) => {
+        if (code !== 0) this.fail(new Error(`chunk worker exited with code ${code}`));
+      });
+      this.all.push(w);
+      this.idle.push(w);
+    }
+  }
+
+  compress(data: Buffer, choice: CompressionChoice): Promise<CompressedChunk> {
+    return this.submit({ op: 'compress', choice, data: owned(data) }).then(toCompressed);
+  }
+
+  decode(codec: number, data: Buffer, chunkSize: number): Promise<Buffer | undefined> {
+    return this.submit({ op: 'decode', codec, data: owned(data), chunkSize }).then(toPlain);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.all.map((w) => w.terminate()));
+  }
+
+  private submit(job: ChunkJob): Promise<ChunkResult> {
+    if (this.failed) return Promise.reject(this.failed);
+    const id = this.nextId++;
+    const p = new Promise<ChunkResult>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    this.queue.push({ id, job });
+    this.dispatch();
+    return p;
+  }
+
+  private dispatch(): void {
+    while (this.idle.length && this.queue.length) {
+      const w = this.idle.pop()!;
+      const msg = this.queue.shift()!;
+      w.ref();
+      w.postMessage(msg, [msg.job.data.buffer as ArrayBuffer]);
+    }
+  }
+
+  private done(w: Worker, m: { id: number; result?: ChunkResult; error?: string }): void {
+    const p = this.pending.get(m.id);
+    this.pending.delete(m.id);
+    w.unref();
+    this.idle.push(w);
+    if (p) {
+      if (m.result) p.resolve(m.result);
+      else p.reject(new Error(m.error ?? 'chunk worker failed'));
+    }
+    this.dispatch();
+  }
+
+  private fail(err: Error): void {
+    this.failed ??= err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}
