@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { zstdCompress, zstdContentSize, zstdDecompress, zstdDecompressPortable } from '../../src/compress/zstd.js';
-import { chunkWork } from '../../src/parallel/pool.js';
+// The compiled pool: only there does the worker script exist (npm test compiles first).
+import { chunkWork } from '../../dist/parallel/pool.js';
 import { Codec } from '../../src/format/chunk.js';
 
 const text = Buffer.from('the quick brown fox jumps over the lazy dog, again and again; '.repeat(4000));
@@ -51,6 +52,7 @@ describe('the chunk worker pool', () => {
     const inProcess = chunkWork(0);
     const pool = chunkWork(2);
     try {
+      expect(pool.parallelism).toBe(2);
       const data = Buffer.concat([text, randomBytes(1000)]);
       const a = await inProcess.compress(Buffer.from(data), 'zstd');
       const b = await pool.compress(Buffer.from(data), 'zstd');
