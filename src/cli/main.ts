@@ -87,18 +87,19 @@ export async function main(argv: string[]): Promise<number> {
     const cmd = program.command(name).argument('<target>').argument('[set]', 'set id (default: the newest complete set)');
     return keyed(common(cmd)).option('--trust <pubfile>', 'require the manifest to be signed by this public key');
   };
+  const parallel = (cmd: Command) => cmd.option('--workers <n>', 'worker threads for decompression (default: one per core; 0: none)');
 
   withSet('ls')
     .summary("list a set's files (needs a key)")
     .option('--include <glob>', 'only entries matching this glob (repeatable)', collect)
     .action(run((c, args, flags) => ls(args[0]!, args[1], flags, c)));
 
-  withSet('verify')
+  parallel(withSet('verify'))
     .summary('check a set: without a key its signature and volumes, with a key every chunk and file')
     .description('Verify a set.\n\n  coffer verify /mnt/backup --trust ops.pub        # no key: signature, sizes, hashes\n  coffer verify /mnt/backup --identity ops          # also authenticates and re-hashes every file')
     .action(run((c, args, flags) => verify(args[0]!, args[1], flags, c)));
 
-  withSet('restore')
+  parallel(withSet('restore'))
     .summary('restore a set, or some of its files, into a directory')
     .description("Restore a set.\n\n  coffer restore /mnt/backup --to /tmp/r --identity ops\n  coffer restore /mnt/backup --to /tmp/r --identity ops --include 'etc/ssh/**'")
     .requiredOption('--to <dir>', 'directory to restore into')
@@ -111,7 +112,7 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption('--lost <n,...>', 'numbers of the lost volumes, e.g. 3 or 2,5')
     .action(run((c, args, flags) => impact(args[0]!, args[1], flags, c)));
 
-  withSet('drill')
+  parallel(withSet('drill'))
     .summary('verify, restore to scratch space and report: a DR drill')
     .option('--against <dir>', 'compare the restored files with this live directory')
     .option('--scratch <dir>', 'restore into a new folder inside this directory instead of the system temporary directory')

@@ -10,6 +10,7 @@ import type { KeyFlags } from './keys.js';
 export interface SetFlags extends KeyFlags {
   trust?: string;
   volumesOnly?: boolean;
+  workers?: string;
 }
 
 export async function trustKey(path: string | undefined): Promise<Buffer | undefined> {

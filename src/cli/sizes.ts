@@ -21,3 +21,10 @@ export function formatBytes(n: number): string {
   }
   return i === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
 }
+
+/** --workers: worker threads for per-chunk work. */
+export function parseWorkers(text: string): number {
+  if (!/^\d{1,3}$/.test(text)) throw new UsageError('bad-workers', `--workers ${text} is not a number of threads`, { hint: 'use 0 (no worker threads) up to the number of cores' });
+  return Number(text);
+}
+

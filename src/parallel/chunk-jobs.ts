@@ -5,7 +5,7 @@
  */
 import { compressChunk } from '../backup/compress.js';
 import type { CompressionChoice } from '../backup/compress.js';
-import { payloadPlaintextSync } from '../restore/payload.js';
+import { payloadPlaintext } from '../restore/payload.js';
 
 export type ChunkJob =
   | { op: 'compress'; choice: CompressionChoice; data: Uint8Array }
@@ -18,7 +18,7 @@ export function runChunkJob(job: ChunkJob): ChunkResult {
     const c = compressChunk(asBuffer(job.data), job.choice);
     return { codec: c.codec, bytes: c.bytes };
   }
-  return { plain: payloadPlaintextSync(job.codec, asBuffer(job.data), job.chunkSize) ?? null };
+  return { plain: payloadPlaintext(job.codec, asBuffer(job.data), job.chunkSize) ?? null };
 }
 
 export function asBuffer(b: Uint8Array): Buffer {

@@ -68,17 +68,26 @@ class WorkerPool implements ChunkWork {
   private readonly all: Worker[] = [];
   private nextId = 0;
   private failed: Error | undefined;
+  private closed = false;
 
-  constructor(script: string, size: number) {
+  constructor(
+    private readonly script: string,
+    size: number,
+  ) {
     this.parallelism = size;
-    for (let i = 0; i < size; i++) {
-      const w = new Worker(script);
-      w.unref();
+  }
+
+  /** Workers start on first use, so a command that fails early never waits for threads. */
+  private start(): void {
+    for (let i = 0; i < this.parallelism; i++) {
+      const w = new Worker(this.script);
       w.on('message', (m: { id: number; result?: ChunkResult; error?: string }) => this.done(w, m));
       w.on('error', (err) => this.fail(err));
       w.on('exit', (code) => {
-        if (code !== 0) this.fail(new Error(`chunk worker exited with code ${code}`));
+        if (code !== 0 && !this.closed) this.fail(new Error(`chunk worker exited with code ${code}`));
       });
+      // An idle worker must not keep the process alive; a busy one is ref'd in dispatch().
+      w.unref();
       this.all.push(w);
       this.idle.push(w);
     }
@@ -93,11 +102,16 @@ class WorkerPool implements ChunkWork {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    this.fail(new Error('chunk pool closed'));
+    // terminate() of an unref'd worker may never settle once nothing else keeps the loop alive.
+    for (const w of this.all) w.ref();
     await Promise.all(this.all.map((w) => w.terminate()));
   }
 
   private submit(job: ChunkJob): Promise<ChunkResult> {
     if (this.failed) return Promise.reject(this.failed);
+    if (!this.all.length) this.start();
     const id = this.nextId++;
     const p = new Promise<ChunkResult>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     this.queue.push({ id, job });

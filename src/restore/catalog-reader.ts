@@ -46,7 +46,7 @@ export async function* readCatalog(s: OpenedSet): AsyncGenerator<CatalogEntry> {
         return;
       }
       if (opened.flag !== ChunkFlag.data) throw fail('catalog-corrupt', `chunk ${chunkIndex} has the wrong role`);
-      const plain = await payloadPlaintext(opened.codec, opened.data, m.chunkSize);
+      const plain = payloadPlaintext(opened.codec, opened.data, m.chunkSize);
       if (!plain) throw fail('catalog-corrupt', `chunk ${chunkIndex} does not decompress`);
       if (shortSeen) throw fail('catalog-corrupt', `chunk ${chunkIndex - 1} is short but is not the last`);
       shortSeen = plain.length < m.chunkSize;

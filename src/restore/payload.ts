@@ -6,11 +6,7 @@
 import { decompressChunk } from '../backup/compress.js';
 import { unpadPayload } from '../format/padding.js';
 
-export function payloadPlaintextSync(codec: number, data: Buffer, chunkSize: number): Buffer | undefined {
+export function payloadPlaintext(codec: number, data: Buffer, chunkSize: number): Buffer | undefined {
   const inner = unpadPayload({ codec, bytes: data }, chunkSize);
   return inner && decompressChunk(inner.codec, inner.bytes, chunkSize);
-}
-
-export async function payloadPlaintext(codec: number, data: Buffer, chunkSize: number): Promise<Buffer | undefined> {
-  return payloadPlaintextSync(codec, data, chunkSize);
 }

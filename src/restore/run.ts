@@ -19,6 +19,7 @@ import type { Refusal } from './fs-writer.js';
 import { includeFilter, RangeBuilder } from './plan.js';
 import type { TarRange } from './plan.js';
 import { tarBytes, tarBytesFromVolumes } from './tar-source.js';
+import { chunkWork } from '../parallel/pool.js';
 import { untar } from './untar.js';
 import type { ArchiveEntry } from './untar.js';
 import type { CatalogEntry } from '../format/catalog.js';
@@ -26,6 +27,8 @@ import type { CatalogEntry } from '../format/catalog.js';
 export interface RestoreOptions {
   to: string;
   include: string[];
+  /** Worker threads for decompression (0: in-process); default: one per core. */
+  workers?: number;
   log: Logger;
   progress: Progress;
 }
@@ -82,17 +85,18 @@ export async function runRestore(s: OpenedSet, o: RestoreOptions): Promise<Resto
   const writer = new FsWriter(root, warnings, log);
   log.info({ event: 'restore-started', to: root, include: o.include, volumesOnly: !s.manifest }, 'restore started');
   let entries = 0;
+  const work = chunkWork(o.workers);
   let source: AsyncIterable<Buffer>;
   let expected: AsyncIterable<CatalogEntry> | undefined;
   let total: number | undefined;
   if (s.manifest) {
     const ranges = await planRanges(s, o.include);
     total = ranges.reduce((n, r) => n + r.end - r.start, 0);
-    source = tarBytes(s, ranges);
+    source = tarBytes(s, ranges, work);
     expected = selected(s, includeFilter(o.include));
   } else {
     if (o.include.length) throw new UsageError('include-needs-manifest', '--include needs the manifest; with --volumes-only everything is restored');
-    source = tarBytesFromVolumes(s);
+    source = tarBytesFromVolumes(s, work);
   }
   o.progress.start('restore', total);
   try {
@@ -106,6 +110,7 @@ export async function runRestore(s: OpenedSet, o: RestoreOptions): Promise<Resto
     throw err;
   } finally {
     o.progress.done();
+    await work.close();
   }
   log.info({ event: 'restore-finished', entries, files: writer.files, bytes: writer.bytes, refused: writer.refused.length, warnings: warnings.count }, 'restore finished');
   return { set: s.set, to: root, entries, files: writer.files, bytes: writer.bytes, refused: writer.refused, seconds: (Date.now() - started) / 1000, warnings };
@@ -118,14 +123,15 @@ export interface KeyedVerifyResult {
 }
 
 /** Authenticates every chunk and re-hashes every file against the catalog, writing nothing. */
-export async function verifyContents(s: OpenedSet, log: Logger, progress: Progress): Promise<KeyedVerifyResult> {
+export async function verifyContents(s: OpenedSet, log: Logger, progress: Progress, workers?: number): Promise<KeyedVerifyResult> {
   const m = manifestOf(s);
+  const work = chunkWork(workers);
   let entries = 0;
   let files = 0;
   let bytes = 0;
   progress.start('verify', m.tarBytes);
   try {
-    for await (const e of untar(counted(tarBytes(s, [{ start: 0, end: m.tarBytes }]), progress), readCatalog(s))) {
+    for await (const e of untar(counted(tarBytes(s, [{ start: 0, end: m.tarBytes }], work), progress), readCatalog(s))) {
       entries++;
       await checkEntry(e);
       if (e.header.type === 'file') {
@@ -138,6 +144,7 @@ export async function verifyContents(s: OpenedSet, log: Logger, progress: Progre
     throw err;
   } finally {
     progress.done();
+    await work.close();
   }
   return { entries, files, bytes };
 }

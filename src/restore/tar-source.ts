@@ -8,20 +8,25 @@ import { IntegrityError } from '../errors.js';
 import { volumeName } from '../format/manifest.js';
 import type { OpenedSet } from '../set/open-set.js';
 import { manifestOf } from '../set/open-set.js';
-import { payloadPlaintext } from './payload.js';
+import type { ChunkWork } from '../parallel/pool.js';
+import { orderedMap } from '../stream/ordered-map.js';
 import { readVolumeChunks } from './volume-reader.js';
 import type { DataChunk, VolumeEnd } from './volume-reader.js';
 import { firstTarChunk } from './plan.js';
 import type { TarRange } from './plan.js';
 
-async function plainOf(s: OpenedSet, volume: string, chunkSize: number, c: DataChunk): Promise<Buffer> {
-  const plain = await payloadPlaintext(c.codec, c.data, chunkSize);
+async function plainOf(s: OpenedSet, work: ChunkWork, volume: string, chunkSize: number, c: DataChunk): Promise<Buffer> {
+  const plain = await work.decode(c.codec, c.data, chunkSize);
   if (!plain) throw new IntegrityError('chunk-corrupt', `${volume}: chunk ${c.chunkIndex} does not decompress`, { where: { set: s.set, volume, chunk: c.chunkIndex } });
   return plain;
 }
 
-/** Tar bytes of the given ranges (sorted, disjoint), using the manifest's volume list. */
-export async function* tarBytes(s: OpenedSet, ranges: TarRange[]): AsyncGenerator<Buffer> {
+/**
+ * Tar bytes of the given ranges (sorted, disjoint), using the manifest's
+ * volume list. Chunks are decompressed on the worker pool, several at once,
+ * and come back in order.
+ */
+export async function* tarBytes(s: OpenedSet, ranges: TarRange[], work: ChunkWork): AsyncGenerator<Buffer> {
   const m = manifestOf(s);
   const size = m.chunkSize;
   let ri = 0; // first range not yet fully produced
@@ -35,9 +40,10 @@ export async function* tarBytes(s: OpenedSet, ranges: TarRange[]): AsyncGenerato
     const first = firstTarChunk(v);
     if (ranges[ri]!.start >= (first + v.dataChunks) * size) continue;
     const exp = { set: s.set, setId: s.setId, name: v.name, index: v.index, firstChunk: v.firstChunk, sha256: v.sha256, size: v.size, last: v.index === m.volumes.length };
-    for await (const c of readVolumeChunks(s.target, exp, s.keys, (g) => wantTar(g - (v.index - 1)))) {
+    const chunks = readVolumeChunks(s.target, exp, s.keys, (g) => wantTar(g - (v.index - 1)));
+    const window = Math.max(2, work.parallelism * 2);
+    for await (const { c, plain } of orderedMap(chunks, window, async (c) => ({ c, plain: await plainOf(s, work, v.name, size, c) }))) {
       const chunkStart = (c.chunkIndex - (v.index - 1)) * size;
-      const plain = await plainOf(s, v.name, size, c);
       const expected = Math.min(size, m.tarBytes - chunkStart);
       if (plain.length !== expected) throw new IntegrityError('chunk-corrupt', `${v.name}: chunk ${c.chunkIndex} holds ${plain.length} bytes, expected ${expected}`, { where: { set: s.set, volume: v.name, chunk: c.chunkIndex } });
       const chunkEnd = chunkStart + plain.length;
@@ -52,7 +58,7 @@ export async function* tarBytes(s: OpenedSet, ranges: TarRange[]): AsyncGenerato
 }
 
 /** Every tar byte of a set, from its volumes alone (no manifest): volume 1, 2, ... until one ends the set. */
-export async function* tarBytesFromVolumes(s: OpenedSet): AsyncGenerator<Buffer> {
+export async function* tarBytesFromVolumes(s: OpenedSet, work: ChunkWork): AsyncGenerator<Buffer> {
   let nextChunk = 0;
   let shortSeen: string | undefined;
   for (let index = 1; ; index++) {
@@ -63,7 +69,7 @@ export async function* tarBytesFromVolumes(s: OpenedSet): AsyncGenerator<Buffer>
       const c = r.value;
       // Only the set's last chunk may be shorter than the chunk size.
       if (shortSeen) throw new IntegrityError('chunk-corrupt', `${shortSeen} is shorter than the chunk size but is not the last`, { where: { set: s.set, volume: name, chunk: c.chunkIndex } });
-      const plain = await plainOf(s, name, c.chunkSize, c);
+      const plain = await plainOf(s, work, name, c.chunkSize, c);
       if (plain.length < c.chunkSize) shortSeen = `${name}: chunk ${c.chunkIndex}`;
       yield plain;
     }

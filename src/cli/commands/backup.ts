@@ -8,7 +8,7 @@ import { openTarget } from '../../targets/target.js';
 import type { Context } from '../context.js';
 import { readPassphrase, readRecipients } from '../keys.js';
 import { printJson, printWarnings, say, warningsJson } from '../output.js';
-import { formatBytes, parseSize } from '../sizes.js';
+import { formatBytes, parseSize, parseWorkers } from '../sizes.js';
 
 export interface BackupFlags {
   to: string;
@@ -22,11 +22,6 @@ export interface BackupFlags {
   compress?: string;
   pad?: boolean;
   workers?: string;
-}
-
-export function parseWorkers(text: string): number {
-  if (!/^\d{1,3}$/.test(text)) throw new UsageError('bad-workers', `--workers ${text} is not a number of threads`, { hint: 'use 0 (no worker threads) up to the number of cores' });
-  return Number(text);
 }
 
 export async function backup(sources: string[], flags: BackupFlags, ctx: Context): Promise<number> {

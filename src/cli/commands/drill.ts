@@ -8,7 +8,7 @@ import type { Context } from '../context.js';
 import { openForReading, trustKey } from '../open.js';
 import type { SetFlags } from '../open.js';
 import { printJson, printWarnings, say, warningsJson } from '../output.js';
-import { formatBytes } from '../sizes.js';
+import { formatBytes, parseWorkers } from '../sizes.js';
 import { ExitCode, UsageError, ioError } from '../../errors.js';
 
 /**
@@ -41,7 +41,7 @@ export async function drill(targetSpec: string, setArg: string | undefined, flag
   const verifySeconds = (Date.now() - started) / 1000;
   const scratch = await scratchDir(flags.scratch);
   try {
-    const r = await runRestore(s, { to: scratch, include: [], log: ctx.log, progress: ctx.progress });
+    const r = await runRestore(s, { to: scratch, include: [], log: ctx.log, progress: ctx.progress, ...(flags.workers !== undefined ? { workers: parseWorkers(flags.workers) } : {}) });
     const comparison = flags.against ? await compareTrees(scratch, resolve(flags.against)) : undefined;
     const differs = comparison ? comparison.changed.length + comparison.missing.length + comparison.extra.length : 0;
     const code = r.refused.length ? ExitCode.integrity : r.warnings.count || differs ? ExitCode.warnings : ExitCode.ok;

@@ -3,12 +3,12 @@ import type { Context } from '../context.js';
 import { openForReading } from '../open.js';
 import type { SetFlags } from '../open.js';
 import { printJson, printWarnings, say, warningsJson } from '../output.js';
-import { formatBytes } from '../sizes.js';
+import { formatBytes, parseWorkers } from '../sizes.js';
 import { ExitCode } from '../../errors.js';
 
 export async function restore(targetSpec: string, setArg: string | undefined, flags: SetFlags & { to: string; include?: string[] }, ctx: Context): Promise<number> {
   const s = await openForReading(targetSpec, setArg, flags);
-  const r = await runRestore(s, { to: flags.to, include: flags.include ?? [], log: ctx.log, progress: ctx.progress });
+  const r = await runRestore(s, { to: flags.to, include: flags.include ?? [], log: ctx.log, progress: ctx.progress, ...(flags.workers !== undefined ? { workers: parseWorkers(flags.workers) } : {}) });
   // A refused entry means the set holds something coffer never writes: report it as an integrity failure.
   const code = r.refused.length ? ExitCode.integrity : r.warnings.count ? ExitCode.warnings : ExitCode.ok;
   if (ctx.json) {

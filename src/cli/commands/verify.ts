@@ -6,7 +6,7 @@ import { readOptionalKeySource } from '../keys.js';
 import { openTargetSet, trustKey } from '../open.js';
 import type { SetFlags } from '../open.js';
 import { printJson, say } from '../output.js';
-import { formatBytes } from '../sizes.js';
+import { formatBytes, parseWorkers } from '../sizes.js';
 
 export async function verify(targetSpec: string, setArg: string | undefined, flags: SetFlags, ctx: Context): Promise<number> {
   const started = Date.now();
@@ -18,7 +18,7 @@ export async function verify(targetSpec: string, setArg: string | undefined, fla
   // With a key, the volume hashes are checked while the chunks are read; without, by a separate pass.
   const stored = keys ? undefined : await verifyStored(target, set, trust, log, ctx.progress);
   const opened = keys ? await openSet(target, set, keys, trust) : undefined;
-  const contents = opened ? await verifyContents(opened, log, ctx.progress) : undefined;
+  const contents = opened ? await verifyContents(opened, log, ctx.progress, flags.workers === undefined ? undefined : parseWorkers(flags.workers)) : undefined;
   const manifest = (opened?.manifest ?? stored!.manifest).header;
   const signature = opened?.signature ?? stored!.signature;
   const seconds = (Date.now() - started) / 1000;
