@@ -18,7 +18,7 @@ import { ioError } from '../errors.js';
 import type { ChunkSealer } from './encrypt.js';
 import { compressChunk } from './compress.js';
 import type { CompressionChoice } from './compress.js';
-import { padPayload } from '../format/padding.js';
+import { padPayload, padStep } from '../format/padding.js';
 
 export const CATALOG_VOLUME_INDEX = 0;
 
@@ -91,7 +91,7 @@ export class CatalogWriter {
 
   private async sealData(plain: Buffer): Promise<void> {
     const compressed = compressChunk(plain, this.compression);
-    const c = this.pad ? padPayload(compressed, this.chunkSize) : compressed;
+    const c = padPayload(compressed, this.chunkSize, padStep(this.chunkSize, this.pad));
     await this.append(this.sealer.seal(CATALOG_VOLUME_INDEX, this.nextChunk++, ChunkFlag.data, c.codec, c.bytes));
   }
 

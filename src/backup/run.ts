@@ -25,7 +25,7 @@ import { rechunk } from '../stream/rechunk.js';
 import type { Target } from '../targets/target.js';
 import { CatalogWriter } from './catalog-writer.js';
 import { chunkWork } from '../parallel/pool.js';
-import { padPayload } from '../format/padding.js';
+import { padPayload, padStep } from '../format/padding.js';
 import type { CompressionChoice } from './compress.js';
 import { ChunkSealer } from './encrypt.js';
 import { tarStream } from './tar.js';
@@ -45,7 +45,7 @@ export interface SetWriterOptions {
   volumeSize: number;
   chunkSize: number;
   compression: CompressionChoice;
-  /** Store every chunk at the same length (see format/padding.ts). */
+  /** Pad every chunk to the full chunk size, not to 1/16 steps (see format/padding.ts). */
   pad: boolean;
   label: string;
   /** Worker threads for per-chunk work (0: in-process); default: one per core. */
@@ -124,6 +124,7 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
   log.info({ event: 'backup-started', target: o.target.display, recipients: o.recipients.length, passphrase: Boolean(o.passphrase) }, 'backup started');
   o.progress.start('backup');
   const work = chunkWork(o.workers);
+  const step = padStep(o.chunkSize, o.pad);
   let tarLength = 0;
   try {
     const tar = content(catalog, warnings);
@@ -136,7 +137,7 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
     // Twice the workers in flight keeps every worker busy while the main thread seals and writes.
     const window = Math.max(2, work.parallelism * 2);
     for await (const c of orderedMap(rechunk(counted, o.chunkSize), window, (chunk) => work.compress(chunk, o.compression))) {
-      await volumes.write(o.pad ? padPayload(c, o.chunkSize) : c);
+      await volumes.write(padPayload(c, o.chunkSize, step));
     }
     const volumeList = await volumes.finish();
     const sealedCatalog = await catalog.finish();

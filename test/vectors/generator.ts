@@ -261,7 +261,12 @@ export async function generateVectors(): Promise<Map<string, Buffer>> {
     'padded': {
       expect: 'success', payload: MULTI_TAR,
       comment: '--pad: every data chunk is stored (codec 0) and padded (codec 0x80), 4 + 4096 bytes after the codec byte: the largest sealed body allowed',
-      volumeBytes: (await writeVolumes([a], (await chunksOf(MULTI_TAR, 'none')).map((c) => padPayload(c, CHUNK))))[0]!,
+      volumeBytes: (await writeVolumes([a], (await chunksOf(MULTI_TAR, 'none')).map((c) => padPayload(c, CHUNK, CHUNK))))[0]!,
+    },
+    'padded-steps': {
+      expect: 'success', payload: MULTI_TAR,
+      comment: 'the default: each chunk (codec 1, 0, 1) padded up to a multiple of 256 bytes (1/16 of the chunk size); codec bytes 0x81, 0x80, 0x81',
+      volumeBytes: (await writeVolumes([a], multiChunks.map((c) => padPayload(c, CHUNK, CHUNK / 16))))[0]!,
     },
     'empty-set': {
       expect: 'success', payload: Buffer.alloc(0),
@@ -446,12 +451,12 @@ export async function generateVectors(): Promise<Map<string, Buffer>> {
     'padding-not-zero': {
       expect: 'chunk failure', code: 'chunk-corrupt',
       comment: 'chunk 0 authenticates and is padded (codec 0x80), but a byte of its fill is not zero',
-      volumeBytes: assemble([a], [{ flag: ChunkFlag.data, codec: PADDED, data: flip(padPayload({ codec: Codec.none, bytes: SMALL_TAR }, CHUNK).bytes, CHUNK) }, endOfSet]),
+      volumeBytes: assemble([a], [{ flag: ChunkFlag.data, codec: PADDED, data: flip(padPayload({ codec: Codec.none, bytes: SMALL_TAR }, CHUNK, CHUNK).bytes, CHUNK) }, endOfSet]),
     },
     'padded-length-too-large': {
       expect: 'chunk failure', code: 'chunk-corrupt',
       comment: 'chunk 0 authenticates and is padded, but its inner length field says 4097, more than the chunk size',
-      volumeBytes: assemble([a], [{ flag: ChunkFlag.data, codec: PADDED, data: withU32(padPayload({ codec: Codec.none, bytes: SMALL_TAR }, CHUNK).bytes, 0, CHUNK + 1) }, endOfSet]),
+      volumeBytes: assemble([a], [{ flag: ChunkFlag.data, codec: PADDED, data: withU32(padPayload({ codec: Codec.none, bytes: SMALL_TAR }, CHUNK, CHUNK).bytes, 0, CHUNK + 1) }, endOfSet]),
     },
     'trailing-data': {
       expect: 'chunk failure', code: 'trailing-data',
