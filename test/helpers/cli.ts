@@ -78,15 +78,48 @@ export function startCoffer(args: string[], opts: RunOptions = {}): Started {
   return { child, done };
 }
 
-/** The JSON lines of a --log-file, parsed (every line must be JSON). */
+/**
+ * The names an object in a JSON text repeats, at any depth. JSON.parse keeps
+ * the last of them silently; other parsers (and the people reading) may not.
+ */
+export function duplicateJsonKeys(text: string): string[] {
+  const out: string[] = [];
+  const stack: (Set<string> | null)[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '{') stack.push(new Set());
+    else if (c === '[') stack.push(null);
+    else if (c === '}' || c === ']') stack.pop();
+    else if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const keys = stack[stack.length - 1];
+      let k = j + 1;
+      while (text[k] === ' ') k++;
+      if (keys && text[k] === ':') {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (keys.has(key)) out.push(key);
+        keys.add(key);
+      }
+      i = j;
+    }
+  }
+  return out;
+}
+
+/** The JSON lines of a --log-file, parsed: every line must be one JSON object without repeated keys. */
 export async function readLog(file: string): Promise<Record<string, any>[]> {
   const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? '' : Promise.reject(err)));
   return text.split('\n').filter((l) => l !== '').map((l, i) => {
+    let v: Record<string, any>;
     try {
-      return JSON.parse(l) as Record<string, any>;
+      v = JSON.parse(l) as Record<string, any>;
     } catch {
       return expect.fail(`line ${i + 1} of ${file} is not JSON: ${l}`);
     }
+    const dup = duplicateJsonKeys(l);
+    if (dup.length) expect.fail(`line ${i + 1} of ${file} repeats ${dup.map((k) => JSON.stringify(k)).join(', ')}: ${l}`);
+    return v;
   });
 }
 
