@@ -3,7 +3,9 @@
  * command, a clean environment (no COFFER_* leaking in from the caller),
  * temporary folders under os.tmpdir() removed after the file's tests, and
  * helpers that read what coffer wrote (set folders, the plaintext manifest
- * header, volume frames) so tests can tamper with it byte by byte.
+ * header, volume frames) so tests can tamper with it byte by byte. Fault
+ * tests also start coffer without waiting (to kill it), run it as another
+ * user, and read its --log-file.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcessByStdio } from 'node:child_process';
