@@ -5,14 +5,16 @@
  * its temporaries and what it stored, and never touches an older set. A
  * restore that fills its folder exits 5 with every finished file intact and
  * no temporary or partial file under a final name. Both write the documented
- * log events (target-failure, backup-failed, restore-failed).
+ * log events (target-failure, backup-failed, restore-failed). A backup whose
+ * volumes fit but whose manifest does not leaves nothing either.
  *
  * Needs mount(2) (root). Without it the tests are skipped locally, but fail
  * in CI (process.env.CI), so CI never passes by skipping them.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -159,6 +161,33 @@ describe.skipIf(Boolean(unavailable))('out of space', () => {
       const l = json(await ok(['list', target, '--json']));
       expect(l.sets.map((s: any) => [s.set, s.complete])).toEqual([[olderSet, true], [next.set, true]]);
       expect(await hashFolder(join(target, olderSet))).toEqual(olderBefore);
+    });
+  });
+
+  describe('backup whose manifest does not fit', () => {
+    it('exit 5 naming the manifest; the volumes already stored are removed, no set is left', async () => {
+      // Many long names: a small tar, but a catalog (inside the manifest) of several hundred KiB.
+      const src = join(dir, 'many-names');
+      await mkdir(src);
+      for (let i = 0; i < 3000; i++) await writeFile(join(src, randomBytes(100).toString('hex')), 'x');
+      const flags = ['--recipient', keys.pub, '--volume-size', '256K', '--chunk-size', '64K'];
+      // A dry run on a normal disk gives the exact sizes: the same tree always makes the same bytes.
+      const dry = join(dir, 'many-names-dry');
+      const d = json(await ok(['backup', src, '--to', dry, ...flags, '--json']));
+      const manifestBytes = (await stat(join(dry, d.set, 'manifest'))).size;
+      expect(manifestBytes).toBeGreaterThan(200 * KiB);
+      const page = Number(execFileSync('getconf', ['PAGESIZE']).toString().trim());
+      const pages = (n: number) => Math.ceil(n / page);
+      // Room for every volume and half the manifest: the volumes are stored, the manifest is not.
+      const fs = await smallFs('manifest-fs', (d.volumes.reduce((n: number, v: { size: number }) => n + pages(v.size), 0) + pages(manifestBytes / 2)) * page);
+      const target = join(fs, 'backups');
+      const log = join(dir, 'enospc-manifest.log');
+      const r = await coffer(['backup', src, '--to', target, ...flags, '--log-file', log]);
+      expectError(r, 5, /^failed to write \S+\/manifest: no space left on device$/);
+      expect(await readdir(target)).toEqual([]);
+      expect(json(await ok(['list', target, '--json'])).sets).toEqual([]);
+      expect((await readLog(log)).find((l) => l.event === 'target-failure')).toMatchObject({ code: 'no-space', where: { volume: 'manifest' } });
+      expect((await readLog(log)).find((l) => l.event === 'backup-failed')).toMatchObject({ code: 'no-space' });
     });
   });
 
