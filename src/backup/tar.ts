@@ -32,6 +32,8 @@ const USTAR_MAX_SIZE = 8 * 1024 ** 3 - 1;
 const USTAR_MAX_ID = 0o777777;
 /** tar-stream writes the ustar mtime through `| 0`: only 0 .. 2^31 - 1 seconds (until 2038-01-19) survive. */
 const USTAR_MAX_MTIME = 2 ** 31 - 1;
+/** Truthy for tar-stream, encoded as mode 0000: tar-stream writes `mode & 0o7777`. */
+const ZERO_MODE = 0o10000;
 
 export interface TarOptions {
   warnings: Warnings;
@@ -159,7 +161,9 @@ function headerFor(e: WalkEntry, owners: OwnerNames): Headers {
   const seconds = Math.floor(st.mtimeMs / 1000);
   const header: Headers = {
     name: e.type === 'directory' ? `${e.archivePath}/` : e.archivePath,
-    mode: st.mode & 0o7777,
+    // tar-stream replaces a mode of 0 by 0644 or 0755 (pack.js); a bit above 0o7777 is masked off when
+    // the header is encoded, so a file or directory of mode 000 keeps it instead of becoming readable.
+    mode: st.mode & 0o7777 || ZERO_MODE,
     uid: st.uid <= USTAR_MAX_ID ? st.uid : 0,
     gid: st.gid <= USTAR_MAX_ID ? st.gid : 0,
     mtime: new Date(Math.min(Math.max(seconds, 0), USTAR_MAX_MTIME) * 1000),

@@ -146,7 +146,11 @@ function toCofferError(err: unknown): CofferError | undefined {
   if (err instanceof CofferError) return err;
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return undefined;
-    return new UsageError('usage', err.message.replace(/^error: /, ''), { hint: 'see coffer --help' });
+    let message = err.message.replace(/^error: /, '');
+    // commander quotes an unknown option as typed: `--passphrase=SECRET` or `-pSECRET` would put the
+    // value (a passphrase typed as an argument) on stderr and into cron mail. Show the option's name only.
+    if (err.code === 'commander.unknownOption') message = message.replace(/'(--[^'=]+)=[^']*'/, "'$1'").replace(/'(-[^-'])[^']+'/, "'$1'");
+    return new UsageError('usage', message, { hint: 'see coffer --help' });
   }
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const message = err instanceof Error ? err.message : String(err);

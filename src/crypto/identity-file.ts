@@ -113,6 +113,10 @@ export interface IdentityFileWarning {
  */
 export async function loadIdentity(path: string, passphrase: () => Promise<Uint8Array | undefined>): Promise<Identity> {
   const text = await readKeyFile(path, 'identity file');
+  // Checked first: a .pub file is 0644 by design, and "readable by others, run chmod 600" would send the user the wrong way.
+  if (decodePublicKey(text)) {
+    throw new KeyError('bad-identity', `${path} is a public key file, not a coffer identity file`, { where: { path }, hint: 'give the identity file written by coffer keygen --out FILE (FILE, not FILE.pub)' });
+  }
   const s = await stat(path);
   if ((s.mode & 0o077) !== 0) {
     throw new KeyError('identity-permissions', `identity file ${path} is readable by others (mode ${(s.mode & 0o777).toString(8).padStart(4, '0')})`, {

@@ -51,8 +51,9 @@ export class LocalDirTarget implements Target {
     const dir = dirname(final);
     const temp = join(dir, `.${name.split('/').pop()}.partial-${randomBytes(6).toString('hex')}`);
     let size = 0;
+    let created: string | undefined;
     try {
-      await mkdir(dir, { recursive: true });
+      created = await mkdir(dir, { recursive: true });
       const handle = await open(temp, 'wx', 0o644);
       try {
         for await (const chunk of source) {
@@ -72,6 +73,8 @@ export class LocalDirTarget implements Target {
       return { size };
     } catch (err) {
       await unlink(temp).catch(() => {});
+      // A folder this put created (a set's, for its first volume) goes too, if nothing else is in it.
+      if (created !== undefined) await rmdir(dir).catch(() => {});
       throw ioError('write', final, err, { volume: name.split('/').pop() ?? name });
     }
   }

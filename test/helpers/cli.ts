@@ -3,9 +3,13 @@
  * command, a clean environment (no COFFER_* leaking in from the caller),
  * temporary folders under os.tmpdir() removed after the file's tests, and
  * helpers that read what coffer wrote (set folders, the plaintext manifest
- * header, volume frames) so tests can tamper with it byte by byte.
+ * header, volume frames) so tests can tamper with it byte by byte. Fault
+ * tests also start coffer without waiting (to kill it), run it as another
+ * user, and read its --log-file.
  */
 import { spawn } from 'node:child_process';
+import type { ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +30,9 @@ export interface RunOptions {
   /** Added to a clean environment; `undefined` removes a variable. */
   env?: Record<string, string | undefined>;
   cwd?: string;
+  /** Run as this user and group (tests run as root; an unprivileged user meets permissions). */
+  uid?: number;
+  gid?: number;
 }
 
 function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
@@ -39,18 +46,82 @@ function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.Proces
 }
 
 /** Runs `node bin/coffer ARGS...` and collects its exit code and output. */
-export function coffer(args: string[], opts: RunOptions = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? REPO, env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+export async function coffer(args: string[], opts: RunOptions = {}): Promise<Run> {
+  const r = await startCoffer(args, opts).done;
+  if (r.code === null) throw new Error(`coffer ${args.join(' ')} killed by ${r.signal}`);
+  return { ...r, code: r.code };
+}
+
+export interface Started {
+  child: ChildProcessByStdio<null, Readable, Readable>;
+  /** Settles when the process has exited and its output is closed; `code` is null when a signal ended it. */
+  done: Promise<Omit<Run, 'code'> & { code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `node bin/coffer ARGS...` without waiting, for tests that signal or kill it. */
+export function startCoffer(args: string[], opts: RunOptions = {}): Started {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? REPO,
+    env: cleanEnv(opts.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
+    ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
+  });
+  const done = new Promise<Awaited<Started['done']>>((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', reject);
     child.on('close', (code, signal) => {
-      if (code === null) return reject(new Error(`coffer ${args.join(' ')} killed by ${signal}`));
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), args });
+      resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), args });
     });
+  });
+  return { child, done };
+}
+
+/**
+ * The names an object in a JSON text repeats, at any depth. JSON.parse keeps
+ * the last of them silently; other parsers (and the people reading) may not.
+ */
+export function duplicateJsonKeys(text: string): string[] {
+  const out: string[] = [];
+  const stack: (Set<string> | null)[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '{') stack.push(new Set());
+    else if (c === '[') stack.push(null);
+    else if (c === '}' || c === ']') stack.pop();
+    else if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const keys = stack[stack.length - 1];
+      let k = j + 1;
+      while (text[k] === ' ') k++;
+      if (keys && text[k] === ':') {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (keys.has(key)) out.push(key);
+        keys.add(key);
+      }
+      i = j;
+    }
+  }
+  return out;
+}
+
+/** The JSON lines of a --log-file, parsed: every line must be one JSON object without repeated keys. */
+export async function readLog(file: string): Promise<Record<string, any>[]> {
+  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? '' : Promise.reject(err)));
+  return text.split('\n').filter((l) => l !== '').map((l, i) => {
+    let v: Record<string, any>;
+    try {
+      v = JSON.parse(l) as Record<string, any>;
+    } catch {
+      return expect.fail(`line ${i + 1} of ${file} is not JSON: ${l}`);
+    }
+    const dup = duplicateJsonKeys(l);
+    if (dup.length) expect.fail(`line ${i + 1} of ${file} repeats ${dup.map((k) => JSON.stringify(k)).join(', ')}: ${l}`);
+    return v;
   });
 }
 

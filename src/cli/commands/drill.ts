@@ -45,6 +45,8 @@ export async function drill(targetSpec: string, setArg: string | undefined, flag
     const comparison = flags.against ? await compareTrees(scratch, resolve(flags.against)) : undefined;
     const differs = comparison ? comparison.changed.length + comparison.missing.length + comparison.extra.length : 0;
     const code = r.refused.length ? ExitCode.integrity : r.warnings.count || differs ? ExitCode.warnings : ExitCode.ok;
+    // Exit 3 without an exception: main.ts logs nothing, so the documented event is written here.
+    if (r.refused.length) ctx.log.error({ event: 'integrity-failure', code: 'path-refused', where: { set: s.set }, refused: r.refused.length }, `set ${s.set}: ${r.refused.length} archive entries refused`);
     const report = {
       ok: code <= 1,
       exitCode: code,

@@ -16,9 +16,10 @@ export async function verify(targetSpec: string, setArg: string | undefined, fla
   const log = ctx.log.child({ set });
   log.info({ event: 'verify-started', keyed: Boolean(keys) }, 'verify started');
   // With a key, the volume hashes are checked while the chunks are read; without, by a separate pass.
-  const stored = keys ? undefined : await verifyStored(target, set, trust, log, ctx.progress);
+  // Both add `set` to their log lines themselves: given `log`, pino would write the key twice.
+  const stored = keys ? undefined : await verifyStored(target, set, trust, ctx.log, ctx.progress);
   const opened = keys ? await openSet(target, set, keys, trust) : undefined;
-  const contents = opened ? await verifyContents(opened, log, ctx.progress, flags.workers === undefined ? undefined : parseWorkers(flags.workers)) : undefined;
+  const contents = opened ? await verifyContents(opened, ctx.log, ctx.progress, flags.workers === undefined ? undefined : parseWorkers(flags.workers)) : undefined;
   const manifest = (opened?.manifest ?? stored!.manifest).header;
   const signature = opened?.signature ?? stored!.signature;
   const seconds = (Date.now() - started) / 1000;
