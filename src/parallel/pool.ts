@@ -101,12 +101,18 @@ class WorkerPool implements ChunkWork {
     return this.submit({ op: 'decode', codec, data: owned(data), chunkSize }).then(toPlain);
   }
 
+  /**
+   * Stops the workers without waiting for them: terminate() of a worker that
+   * is busy or starting can take long or, seen here, never settle, and no
+   * caller needs to wait. Unref'd, they never hold the process open.
+   */
   async close(): Promise<void> {
     this.closed = true;
     this.fail(new Error('chunk pool closed'));
-    // terminate() of an unref'd worker may never settle once nothing else keeps the loop alive.
-    for (const w of this.all) w.ref();
-    await Promise.all(this.all.map((w) => w.terminate()));
+    for (const w of this.all) {
+      w.unref();
+      void w.terminate().catch(() => {});
+    }
   }
 
   private submit(job: ChunkJob): Promise<ChunkResult> {
