@@ -70,7 +70,8 @@ const seeded = (() => {
   let t = (0x5eed + 0x6d2b79f5) >>> 0; // one step of mulberry32
   t = Math.imul(t ^ (t >>> 15), t | 1);
   t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return 1 + (((t ^ (t >>> 14)) >>> 0) % (VOLUME - 2048));
+  // Within the first half: how full a volume gets depends on frame sizes (padding), not on VOLUME alone.
+  return 1 + (((t ^ (t >>> 14)) >>> 0) % (VOLUME / 2));
 })();
 
 const POINTS: KillPoint[] = [
