@@ -88,6 +88,7 @@ async function makeSet(where: string, content: Hostile[]): Promise<void> {
       volumeSize: 1024 * 1024,
       chunkSize: 64 * 1024,
       compression: 'deflate',
+      pad: false,
       label: 'hostile',
       log: silentLogger,
       progress: { start() {}, add() {}, done() {} },
