@@ -7,95 +7,16 @@
  */
 import { mkdir, readFile, readlink, lstat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { createHash } from 'node:crypto';
-import { pack as tarPack } from 'tar-stream';
-import type { Header } from 'tar-stream';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { coffer, expectError, expectExit, json, keygen, onlySet, REPO, tempDir, useTempDirs } from '../helpers/cli.js';
+import { coffer, expectError, expectExit, json, keygen, onlySet, tempDir, useTempDirs } from '../helpers/cli.js';
+import { makeSet as makeHostileSet } from '../helpers/hostile.js';
+import type { Hostile } from '../helpers/hostile.js';
 import type { Keys } from '../helpers/cli.js';
 import { listTree, snapshot } from '../helpers/tree.js';
 import type { Node } from '../helpers/tree.js';
-import type * as RunModule from '../../src/backup/run.js';
-import type * as TargetModule from '../../src/targets/target.js';
-import type * as IdentityModule from '../../src/crypto/identity-file.js';
-import type * as LogModule from '../../src/log.js';
-import type { CatalogEntry } from '../../src/format/catalog.js';
 
 useTempDirs();
-
-const dist = <T>(path: string): Promise<T> => import(pathToFileURL(join(REPO, 'dist', path)).href) as Promise<T>;
-
-interface Hostile {
-  header: Partial<Header> & { name: string; type: Header['type'] };
-  body?: Buffer;
-  /** Makes the catalog lie about this entry. */
-  lie?: (rec: CatalogEntry) => CatalogEntry;
-}
-
-const catalogType: Record<string, CatalogEntry['type']> = { file: 'file', directory: 'directory', symlink: 'symlink', link: 'hardlink' };
-
-/** A SetContent packing `entries` as given, with catalog records that match them exactly. */
-function hostileContent(entries: Hostile[]): RunModule.SetContent {
-  return (catalog) =>
-    (async function* () {
-      const pack = tarPack();
-      let total = 0;
-      const push = pack.push.bind(pack);
-      (pack as unknown as { push: (b: Buffer | null) => boolean }).push = (b: Buffer | null) => {
-        if (b) total += b.length;
-        return push(b);
-      };
-      const producing = (async () => {
-        for (const e of entries) {
-          const body = e.body ?? Buffer.alloc(0);
-          const offset = total;
-          const header = { mode: 0o644, mtime: new Date(1_600_000_000_000), uid: 0, gid: 0, ...e.header, size: body.length };
-          await new Promise<void>((resolve, reject) => pack.entry(header, body, (err) => (err ? reject(err) : resolve())));
-          const end = total - ((512 - (body.length % 512)) % 512);
-          const rec: CatalogEntry = {
-            path: e.header.name.replace(/\/+$/, ''),
-            type: catalogType[e.header.type]!,
-            size: body.length,
-            mode: header.mode,
-            mtime: 1_600_000_000,
-            uid: 0,
-            gid: 0,
-            offset,
-            end,
-          };
-          if (e.header.type === 'file') rec.sha256 = createHash('sha256').update(body).digest('hex');
-          if (e.header.linkname !== undefined) rec.link = e.header.linkname;
-          await catalog.add(e.lie ? e.lie(rec) : rec);
-        }
-        pack.finalize();
-      })();
-      producing.catch((err: unknown) => pack.destroy(err as Error));
-      for await (const chunk of pack as AsyncIterable<Buffer>) yield chunk;
-      await producing;
-    })();
-}
-
-async function makeSet(where: string, content: Hostile[]): Promise<void> {
-  const { writeSet } = await dist<typeof RunModule>('backup/run.js');
-  const { openTarget } = await dist<typeof TargetModule>('targets/target.js');
-  const { loadPublicKey } = await dist<typeof IdentityModule>('crypto/identity-file.js');
-  const { silentLogger } = await dist<typeof LogModule>('log.js');
-  await writeSet(
-    {
-      target: await openTarget(where, { create: true }),
-      recipients: [await loadPublicKey(keys.pub)],
-      volumeSize: 1024 * 1024,
-      chunkSize: 64 * 1024,
-      compression: 'deflate',
-      pad: false,
-      label: 'hostile',
-      log: silentLogger,
-      progress: { start() {}, add() {}, done() {} },
-    },
-    hostileContent(content),
-  );
-}
 
 let dir: string;
 let target: string;
@@ -163,7 +84,7 @@ beforeAll(async () => {
     ['hl-to-symlink', 'not a regular file'],
   ];
 
-  await makeSet(target, entries);
+  await makeHostileSet(target, entries, keys.pub);
   await onlySet(target);
 });
 
@@ -223,11 +144,11 @@ describe('a set whose catalog lies', () => {
   it('a file whose content does not match the catalog hash is never left under its name', async () => {
     const t = join(dir, 'liar');
     const big = Buffer.alloc(200_000, 'x');
-    await makeSet(t, [
+    await makeHostileSet(t, [
       file('good.txt', 'good\n'),
       { ...file('liar.txt', big.toString()), lie: (rec) => ({ ...rec, sha256: createHash('sha256').update('something else').digest('hex') }) },
       file('after.txt', 'after\n'),
-    ]);
+    ], keys.pub);
     const to = join(dir, 'restore-liar');
     expectError(await coffer(['restore', t, '--to', to, '--identity', keys.identity]), 3, 'liar.txt', "does not match the catalog's hash");
     expect((await listTree(to)).sort()).toEqual(['good.txt']);
@@ -236,7 +157,7 @@ describe('a set whose catalog lies', () => {
 
   it('an archive entry the catalog does not expect stops the restore', async () => {
     const t = join(dir, 'mismatch');
-    await makeSet(t, [file('first.txt', 'first\n'), { ...file('second.txt', 'second\n'), lie: (rec) => ({ ...rec, path: 'other.txt' }) }]);
+    await makeHostileSet(t, [file('first.txt', 'first\n'), { ...file('second.txt', 'second\n'), lie: (rec) => ({ ...rec, path: 'other.txt' }) }], keys.pub);
     const to = join(dir, 'restore-mismatch');
     expectError(await coffer(['restore', t, '--to', to, '--identity', keys.identity]), 3, '"second.txt"', '"other.txt"');
     expect(await listTree(to)).toEqual(['first.txt']);
