@@ -1,0 +1,80 @@
+// @ts-check
+/**
+ * Runs one command under GNU time and returns its wall time, CPU time and
+ * peak RSS.
+ *
+ * What is measured, and how:
+ * - wall: monotonic clock around the whole child (GNU time's own start-up,
+ *   about a millisecond, included);
+ * - user and sys CPU: GNU time's wait4() rusage of its child, which Linux
+ *   accumulates over every descendant that was waited for (so a `bash -c`
+ *   pipeline counts tar, zstd and age together, and worker threads count as
+ *   part of their process);
+ * - peak RSS: ru_maxrss of that same rusage, which for children is the
+ *   largest single process among them, not the sum: for a pipeline it is
+ *   the biggest of tar, zstd and age, for coffer the Node process with all
+ *   its threads. Daemons a tool starts and does not wait for (gpg-agent)
+ *   are not counted.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+
+export const TIME = '/usr/bin/time';
+
+/**
+ * @typedef {{ cmd: string, args: string[], cwd?: string, env?: Record<string, string> }} Command
+ * @typedef {{ wall: number, user: number, sys: number, cpu: number, rssKiB: number, exitCode: number }} Measurement
+ */
+
+/**
+ * @param {Command} c
+ * @param {string} logFile stdout and stderr of the command go here
+ * @returns {Promise<Measurement>}
+ */
+export async function measure(c, logFile) {
+  const timeFile = `${logFile}.time`;
+  const out = openSync(logFile, 'w');
+  try {
+    const t0 = process.hrtime.bigint();
+    const exitCode = await new Promise((resolve, reject) => {
+      const child = spawn(TIME, ['-f', '%e %U %S %M', '-o', timeFile, '--', c.cmd, ...c.args], {
+        cwd: c.cwd,
+        env: { ...process.env, ...c.env },
+        stdio: ['ignore', out, out],
+      });
+      child.on('error', reject);
+      child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    });
+    const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+    // On failure GNU time writes "Command exited with non-zero status N" first; the numbers are on the last line.
+    const lines = readFileSync(timeFile, 'utf8').trim().split('\n');
+    const [, user, sys, rss] = lines[lines.length - 1].split(' ').map(Number);
+    rmSync(timeFile, { force: true });
+    return { wall, user, sys, cpu: user + sys, rssKiB: rss, exitCode: Number(exitCode) };
+  } finally {
+    closeSync(out);
+  }
+}
+
+/**
+ * Runs a helper command untimed (setup, init); throws with its output on failure.
+ * @param {Command} c
+ * @returns {Promise<string>} stdout
+ */
+export function run(c) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(c.cmd, c.args, { cwd: c.cwd, env: { ...process.env, ...c.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    /** @type {Buffer[]} */
+    const so = [];
+    /** @type {Buffer[]} */
+    const se = [];
+    child.stdout.on('data', (b) => so.push(b));
+    child.stderr.on('data', (b) => se.push(b));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const stdout = Buffer.concat(so).toString();
+      if (code === 0) resolve(stdout);
+      else reject(new Error(`${c.cmd} ${c.args.join(' ')} exited ${code}: ${Buffer.concat(se).toString().trim().slice(-2000)}`));
+    });
+  });
+}
