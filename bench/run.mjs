@@ -10,7 +10,7 @@
  * Not part of `npm test`; nothing in src/ imports it. See bench/README.md.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { census, ensureCorpus, hashFile, largeCorpus, sampleOf, smallCorpus, warm } from './lib/corpus.mjs';
 import { TIME, measure, run } from './lib/measure.mjs';
 import { markdown, ratios, summarize } from './lib/report.mjs';
-import { TOOL_ALIASES, TOOL_IDS, tools as allTools, which } from './lib/tools.mjs';
+import { TOOL_ALIASES, TOOL_IDS, parseVariant, tools as allTools, which } from './lib/tools.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -40,6 +40,9 @@ options:
   --scale N             also run coffer (or --scale-tools) on corpora N times larger
   --scale-tools LIST    tools to run on the scaled corpora (default coffer)
   --coffer-flags "..."  extra flags for coffer backup, split on spaces (e.g. "--compress none")
+  --coffer-variant NAME=FLAGS
+                        also run coffer as "coffer:NAME" with FLAGS on backup, verify and restore;
+                        KEY=VALUE words in FLAGS set the environment (repeatable; e.g. 'w1=--workers 1')
   --check MODE          after each restore: sample (default: file count, bytes and 64 files' SHA-256),
                         full (every file's SHA-256) or count
   --seed S              corpus seed (default coffer-bench-1)
@@ -66,6 +69,7 @@ function parse() {
       scale: { type: 'string' },
       'scale-tools': { type: 'string', default: 'coffer' },
       'coffer-flags': { type: 'string', default: '' },
+      'coffer-variant': { type: 'string', multiple: true, default: [] },
       check: { type: 'string', default: 'sample' },
       seed: { type: 'string', default: 'coffer-bench-1' },
       cache: { type: 'string', default: process.env.COFFER_BENCH_CACHE ?? join(HERE, '.corpus') },
@@ -108,6 +112,13 @@ function parse() {
     scale: values.scale ? num(values.scale, 1, '--scale') : 1,
     scaleTools: toolList(values['scale-tools']),
     cofferFlags: values['coffer-flags'].split(' ').filter(Boolean),
+    cofferVariants: values['coffer-variant'].map((v) => {
+      try {
+        return parseVariant(v);
+      } catch (e) {
+        return usage(e instanceof Error ? e.message : String(e));
+      }
+    }),
     check: /** @type {'sample' | 'full' | 'count'} */ (values.check),
     seed: values.seed,
     cache: resolve(values.cache),
@@ -173,14 +184,15 @@ async function main() {
   mkdirSync(restoreBase, { recursive: true });
   mkdirSync(o.cache, { recursive: true });
 
-  const leftovers = (/** @type {string} */ d) => (existsSync(d) ? spawnSync('ls', [d], { encoding: 'utf8' }).stdout.split('\n').filter((x) => x.startsWith('run-') && x !== `run-${stamp}`) : []);
-  const old = leftovers(o.work);
-  if (old.length) say(`note: ${o.work} holds earlier runs (${old.join(', ')}); remove them when no benchmark runs (they are not removed now: deleting many files just before the runs would slow them)`);
+  // An interrupted run leaves repositories and restore trees; say so, but do not delete them now
+  // (deleting many files just before the timed runs would slow them).
+  const old = readdirSync(o.work).filter((x) => x.startsWith('run-') && x !== `run-${stamp}` && ['repo', 'restore', 'state'].some((s) => existsSync(join(o.work, x, s))));
+  if (old.length) say(`note: ${o.work} holds what interrupted runs left (${old.join(', ')}); remove it when no benchmark runs`);
 
   // Tools: those asked for (or all), less those not installed.
   const cofferBin = join(ROOT, 'bin', 'coffer');
-  const every = allTools({ cofferBin, cofferFlags: o.cofferFlags, gnupgHome });
-  const wanted = every.filter((t) => !o.only || o.only.includes(t.id));
+  const every = allTools({ cofferBin, cofferFlags: o.cofferFlags, cofferVariants: o.cofferVariants, gnupgHome });
+  const wanted = every.filter((t) => !o.only || o.only.includes(t.id) || t.id.startsWith('coffer:'));
   /** @type {Record<string, string>} */
   const skipped = {};
   const active = wanted.filter((t) => {
@@ -191,11 +203,14 @@ async function main() {
   if (!active.length) usage('no tool to run');
   /** @type {Record<string, string>} */
   const versions = {};
+  /** @type {Record<string, string>} */
+  const labels = {};
   for (const t of active) {
-    versions[t.id] = await t.version();
+    versions[t.id.replace(/:.*/, '')] = await t.version();
+    labels[t.id] = t.label;
     await t.setup(secrets);
   }
-  versions.tar = (await run({ cmd: 'tar', args: ['--version'] })).split('\n')[0].replace(/^tar \(GNU tar\) /, 'GNU ');
+  versions.tar = (await run({ cmd: 'tar', args: ['--version'] })).split('\n')[0].replace(/^tar \(GNU tar\) /, 'GNU tar ');
 
   // Corpora: base sizes, then (with --scale) the larger ones for the RSS growth check.
   const groups = [];
@@ -247,7 +262,7 @@ async function main() {
       const order = ts.map((_, i) => ts[(i + round - 1) % ts.length]);
       for (const t of order) {
         if (aborted) break;
-        const name = `${c.key}-${t.id}-r${round}`;
+        const name = `${c.key}-${t.id.replace(/:/g, '-')}-r${round}`;
         const d = { corpusDir: c.dir, tree: c.tree, repo: join(workRun, 'repo', name), out: join(restoreBase, name), state: join(workRun, 'state', name) };
         mkdirSync(d.repo, { recursive: true });
         mkdirSync(d.state, { recursive: true });
@@ -260,11 +275,13 @@ async function main() {
         }
         for (const op of t.ops) {
           spawnSync('sync'); // untimed: write back what earlier runs left dirty, so it does not land in this one
-          const log = join(logs, `${name}-${op}.log`);
+          const log = join(logs, `${name}-${op}`.replace(/:/g, '-'));
           const m = await measure(t.command(op, d), log);
           /** @type {import('./lib/report.mjs').RunRecord} */
           const rec = { corpus: c.key, tool: t.id, op, round, ...m, ok: m.exitCode === 0 };
-          if (!rec.ok) rec.error = `exit ${m.exitCode}: ${tail(log)}`;
+          if (!rec.ok) rec.error = `exit ${m.exitCode}: ${jsonError(`${log}.out`) || tail(`${log}.err`) || tail(`${log}.out`)}`;
+          const said = rec.ok && t.checkOutput ? t.checkOutput(op, readFileSync(`${log}.out`, 'utf8'), { files: c.files.length, bytes: c.bytes }) : undefined;
+          if (said) { rec.ok = false; rec.error = said; }
           if (rec.ok && op === 'backup') rec.storedBytes = await storedBytes(d.repo);
           if (rec.ok && op === 'restore') {
             const problem = await checkRestore(t.restoredRoot(d), c, expected);
@@ -309,10 +326,11 @@ async function main() {
   const command = commandLine();
   const result = {
     benchmark: 'coffer', version: 1, date: new Date().toISOString(), command,
-    machine: machine(workRun), versions, skipped, rounds: o.rounds, corpora, summary, ratios: rs, runs, logs,
+    machine: machine(workRun), versions, labels, skipped, rounds: o.rounds, corpora, summary, ratios: rs, runs, logs,
   };
-  writeFileSync(join(workRun, 'result.json'), JSON.stringify(result, null, 2) + '\n');
-  if (o.json) process.stdout.write(JSON.stringify(result) + '\n');
+  const nulls = (/** @type {string} */ _k, /** @type {unknown} */ v) => (v === undefined ? null : v);
+  writeFileSync(join(workRun, 'result.json'), JSON.stringify(result, nulls, 2) + '\n');
+  if (o.json) process.stdout.write(JSON.stringify(result, nulls) + '\n');
   else process.stdout.write(markdown({ ...result, notes }) + '\n');
   say(`logs and result.json in ${workRun}`);
   const failed = runs.filter((r) => !r.ok).length;
@@ -326,12 +344,24 @@ function commandLine() {
   return `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
 }
 
-/** Last lines of a log, on one line. */
+/** The message of a `--json` error result (coffer's), if the file holds one. */
+function jsonError(/** @type {string} */ file) {
+  try {
+    const r = JSON.parse(readFileSync(file, 'utf8'));
+    return r?.error?.message ? `${r.error.message}${r.error.hint ? ` (${r.error.hint})` : ''}` : '';
+  } catch {
+    return '';
+  }
+}
+
+/** The error lines of a log (or its last lines), on one line. */
 function tail(/** @type {string} */ log) {
   try {
-    return readFileSync(log, 'utf8').trim().split('\n').slice(-3).join(' | ').slice(0, 400);
+    const lines = readFileSync(log, 'utf8').trim().split('\n').filter(Boolean);
+    const errors = lines.filter((l) => /error|fatal|fail/i.test(l) && !/^\s*[{}"]/.test(l));
+    return (errors.length ? errors.slice(0, 2) : lines.slice(-3)).join(' | ').slice(0, 400);
   } catch {
-    return '(no log)';
+    return '';
   }
 }
 

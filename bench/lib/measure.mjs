@@ -28,19 +28,20 @@ export const TIME = '/usr/bin/time';
 
 /**
  * @param {Command} c
- * @param {string} logFile stdout and stderr of the command go here
+ * @param {string} log the command's stdout goes to `log.out`, its stderr to `log.err`
  * @returns {Promise<Measurement>}
  */
-export async function measure(c, logFile) {
-  const timeFile = `${logFile}.time`;
-  const out = openSync(logFile, 'w');
+export async function measure(c, log) {
+  const timeFile = `${log}.time`;
+  const out = openSync(`${log}.out`, 'w');
+  const err = openSync(`${log}.err`, 'w');
   try {
     const t0 = process.hrtime.bigint();
     const exitCode = await new Promise((resolve, reject) => {
       const child = spawn(TIME, ['-f', '%e %U %S %M', '-o', timeFile, '--', c.cmd, ...c.args], {
         cwd: c.cwd,
         env: { ...process.env, ...c.env },
-        stdio: ['ignore', out, out],
+        stdio: ['ignore', out, err],
       });
       child.on('error', reject);
       child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
@@ -53,6 +54,7 @@ export async function measure(c, logFile) {
     return { wall, user, sys, cpu: user + sys, rssKiB: rss, exitCode: Number(exitCode) };
   } finally {
     closeSync(out);
+    closeSync(err);
   }
 }
 

@@ -121,7 +121,7 @@ const mb = (/** @type {number} */ x) => (x >= 1e9 ? `${(x / 1e9).toFixed(2)} GB`
 const size = (/** @type {number} */ x) => (x >= 1024 ** 3 ? `${+(x / 1024 ** 3).toFixed(2)} GiB` : `${+(x / 1024 ** 2).toFixed(1)} MiB`);
 
 /**
- * @param {{ machine: Record<string, string>, versions: Record<string, string>, command: string, corpora: CorpusInfo[], summary: Summary[], ratios: Ratio[], runs: RunRecord[], rounds: number, skipped: Record<string, string>, notes: string[] }} r
+ * @param {{ machine: Record<string, string>, versions: Record<string, string>, labels: Record<string, string>, command: string, corpora: CorpusInfo[], summary: Summary[], ratios: Ratio[], runs: RunRecord[], rounds: number, skipped: Record<string, string>, notes: string[] }} r
  */
 export function markdown(r) {
   const L = [];
@@ -129,7 +129,7 @@ export function markdown(r) {
   L.push(`Reproduce: \`${r.command}\``, '');
   L.push('| machine | |', '| --- | --- |');
   for (const [k, v] of Object.entries(r.machine)) L.push(`| ${k} | ${v} |`);
-  L.push(`| tools | ${Object.entries(r.versions).map(([k, v]) => `${k}: ${v}`).join('; ')} |`);
+  L.push(`| tools | ${Object.values(r.versions).join('; ')} |`);
   for (const [k, v] of Object.entries(r.skipped)) L.push(`| skipped | ${k}: ${v} |`);
   L.push('');
   L.push('| corpus | files | folders | size | content | sha256 of paths, sizes, bytes |', '| --- | --- | --- | --- | --- | --- |');
@@ -151,9 +151,10 @@ export function markdown(r) {
     L.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     const order = ['coffer', 'tar-zstd-age', 'restic', 'borg', 'duplicity', 'tar-gpg'];
     const ops = ['backup', 'verify', 'restore'];
-    rows.sort((a, b) => order.indexOf(a.tool) - order.indexOf(b.tool) || ops.indexOf(a.op) - ops.indexOf(b.op));
+    const rank = (/** @type {string} */ t) => (t.startsWith('coffer:') ? 0.5 : order.indexOf(t));
+    rows.sort((a, b) => rank(a.tool) - rank(b.tool) || a.tool.localeCompare(b.tool) || ops.indexOf(a.op) - ops.indexOf(b.op));
     for (const s of rows) {
-      L.push(`| ${cell(LABELS[s.tool] ?? s.tool)} | ${s.op} | ${f1(s.wall.median)} (${f1(s.wall.min)}-${f1(s.wall.max)}) | ${int(s.mbPerSec)} | ${int(s.filesPerSec)} | ${f1(s.cpu)} | ${(s.cpu / s.wall.median).toFixed(2)} | ${int(s.rssMiB)} | ${s.storedBytes !== undefined ? mb(s.storedBytes) : ''} | ${s.vsCoffer !== undefined ? `${s.vsCoffer.toFixed(2)}x` : ''} |`);
+      L.push(`| ${cell(LABELS[s.tool] ?? r.labels[s.tool] ?? s.tool)} | ${s.op} | ${f1(s.wall.median)} (${f1(s.wall.min)}-${f1(s.wall.max)}) | ${int(s.mbPerSec)} | ${int(s.filesPerSec)} | ${f1(s.cpu)} | ${(s.cpu / s.wall.median).toFixed(2)} | ${int(s.rssMiB)} | ${s.storedBytes !== undefined ? mb(s.storedBytes) : ''} | ${s.vsCoffer !== undefined ? `${s.vsCoffer.toFixed(2)}x` : ''} |`);
     }
     L.push('');
   }

@@ -31,6 +31,7 @@ import { run } from './measure.mjs';
  *   prepare: (d: RunDirs) => Promise<void>,
  *   command: (op: Op, d: RunDirs) => Command,
  *   restoredRoot: (d: RunDirs) => string,
+ *   checkOutput?: (op: Op, stdout: string, corpus: { files: number, bytes: number }) => string | undefined,
  * }} Tool
  */
 
@@ -71,46 +72,78 @@ function passphraseFile(/** @type {string} */ secrets, /** @type {string} */ nam
 }
 
 /**
- * @param {{ cofferBin: string, cofferFlags: string[], gnupgHome: string }} o
+ * A coffer variant: `flags` go to every coffer command (backup, verify,
+ * restore) except `KEY=VALUE` words, which become environment variables; e.g.
+ * `w1=--workers 1` or `w1=COFFER_WORKERS=1`.
+ * @typedef {{ name: string, flags: string[], env: Record<string, string> }} CofferVariant
+ */
+export function parseVariant(/** @type {string} */ spec) {
+  const eq = spec.indexOf('=');
+  const name = spec.slice(0, eq);
+  if (eq <= 0 || !/^[\w.-]+$/.test(name)) throw new Error(`--coffer-variant wants NAME=FLAGS (NAME of letters, digits, ., -, _), not ${spec}`);
+  /** @type {CofferVariant} */
+  const v = { name, flags: [], env: {} };
+  for (const w of spec.slice(eq + 1).split(' ').filter(Boolean)) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(w);
+    if (m) v.env[m[1]] = m[2]; else v.flags.push(w);
+  }
+  return v;
+}
+
+/**
+ * @param {{ cofferBin: string, cofferFlags: string[], cofferVariants: CofferVariant[], gnupgHome: string }} o
  * @returns {Tool[]}
  */
-export function tools({ cofferBin, cofferFlags, gnupgHome }) {
+export function tools({ cofferBin, cofferFlags, cofferVariants, gnupgHome }) {
   let secrets = '';
   let agePub = '';
   const secret = (/** @type {string} */ name) => readFileSync(join(secrets, name), 'utf8').trim();
   const gpgEnv = { GNUPGHOME: gnupgHome };
 
-  /** @type {Tool} */
-  const coffer = {
-    id: 'coffer',
-    label: 'coffer',
+  /** @returns {Tool} */
+  const cofferTool = (/** @type {CofferVariant} */ v) => ({
+    id: v.name ? `coffer:${v.name}` : 'coffer',
+    label: v.name ? `coffer ${v.name} (${[...Object.entries(v.env).map(([k, x]) => `${k}=${x}`), ...v.flags].join(' ')})` : 'coffer',
     ops: ['backup', 'verify', 'restore'],
     missing: () => (existsSync(resolve(cofferBin, '../../dist/cli/main.js')) ? undefined : 'dist/ is not built: run `npm run build`'),
     version: async () => {
-      const v = firstLine(await run({ cmd: process.execPath, args: [cofferBin, '--version'] }));
+      const version = firstLine(await run({ cmd: process.execPath, args: [cofferBin, '--version'] }));
       let git = '';
       try {
-        const root = resolve(cofferBin, '../..');
-        git = firstLine(await run({ cmd: 'git', args: ['-C', root, 'describe', '--always', '--dirty', '--abbrev=10'] }));
+        git = firstLine(await run({ cmd: 'git', args: ['-C', resolve(cofferBin, '../..'), 'describe', '--always', '--dirty', '--abbrev=10'] }));
       } catch {
         // not a git checkout
       }
-      return git ? `${v} (${git})` : v;
+      return `coffer ${version}${git ? ` (git ${git})` : ''}`;
     },
     setup: async (s) => {
       secrets = s;
       if (!existsSync(join(s, 'coffer-id'))) await run({ cmd: process.execPath, args: [cofferBin, 'keygen', '--out', join(s, 'coffer-id')] });
     },
     prepare: async () => {},
+    // --json so the harness can check what verify says it read (see checkOutput).
     command: (op, d) => {
       const id = join(secrets, 'coffer-id');
-      const node = process.execPath;
-      if (op === 'backup') return { cmd: node, args: [cofferBin, 'backup', d.tree, '--to', d.repo, '--recipient', `${id}.pub`, '--sign-key', id, ...cofferFlags], cwd: d.corpusDir };
-      if (op === 'verify') return { cmd: node, args: [cofferBin, 'verify', d.repo, '--identity', id], cwd: d.corpusDir };
-      return { cmd: node, args: [cofferBin, 'restore', d.repo, '--to', d.out, '--identity', id], cwd: d.corpusDir };
+      const base = { cmd: process.execPath, cwd: d.corpusDir, env: v.env };
+      if (op === 'backup') return { ...base, args: [cofferBin, 'backup', d.tree, '--to', d.repo, '--recipient', `${id}.pub`, '--sign-key', id, '--json', ...cofferFlags, ...v.flags] };
+      if (op === 'verify') return { ...base, args: [cofferBin, 'verify', d.repo, '--identity', id, '--json', ...v.flags] };
+      return { ...base, args: [cofferBin, 'restore', d.repo, '--to', d.out, '--identity', id, '--json', ...v.flags] };
+    },
+    checkOutput: (op, stdout, corpus) => {
+      /** @type {{ files?: number, bytes?: number, sourceBytes?: number }} */
+      let r;
+      try {
+        r = JSON.parse(stdout);
+      } catch {
+        return 'its --json output is not one JSON object';
+      }
+      const bytes = op === 'backup' ? r.sourceBytes : r.bytes;
+      if (r.files !== corpus.files || bytes !== corpus.bytes) return `coffer ${op} reports ${r.files} files, ${bytes} bytes; the corpus has ${corpus.files}, ${corpus.bytes}`;
+      return undefined;
     },
     restoredRoot: absoluteOrRelative,
-  };
+  });
+  const coffers = [cofferTool({ name: '', flags: [], env: {} }), ...cofferVariants.map(cofferTool)];
 
   /** @type {Tool} */
   const restic = {
@@ -176,8 +209,8 @@ export function tools({ cofferBin, cofferFlags, gnupgHome }) {
     ops: ['backup', 'restore'],
     missing: needs('tar', 'zstd', 'age', 'age-keygen', 'bash'),
     version: async () => {
-      const age = firstLine(await run({ cmd: 'age', args: ['--version'] }));
-      const zstd = firstLine(await run({ cmd: 'zstd', args: ['--version'] })).replace(/^\*+\s*Zstandard CLI \(\d+-bit\) (v[\d.]+).*/, '$1');
+      const age = firstLine(await run({ cmd: 'age', args: ['--version'] })).replace(/^v/, '');
+      const zstd = firstLine(await run({ cmd: 'zstd', args: ['--version'] })).replace(/^\*+\s*Zstandard CLI \(\d+-bit\) v([\d.]+).*/, '$1');
       return `age ${age}, zstd ${zstd}`;
     },
     setup: async (s) => {
@@ -204,7 +237,7 @@ export function tools({ cofferBin, cofferFlags, gnupgHome }) {
     label: 'tar | gpg --symmetric',
     ops: ['backup', 'restore'],
     missing: needs('tar', 'gpg', 'bash'),
-    version: async () => firstLine(await run({ cmd: 'gpg', args: ['--version'], env: gpgEnv })),
+    version: async () => firstLine(await run({ cmd: 'gpg', args: ['--version'], env: gpgEnv })).replace(/^gpg \(GnuPG\)/, 'gpg'),
     setup: async (s) => { secrets = s; passphraseFile(s, 'gpg-pass'); },
     prepare: async () => {},
     command: (op, d) => {
@@ -219,7 +252,7 @@ export function tools({ cofferBin, cofferFlags, gnupgHome }) {
     restoredRoot: (d) => join(d.out, 'tree'),
   };
 
-  return [coffer, restic, borg, duplicity, tarZstdAge, tarGpg];
+  return [...coffers, restic, borg, duplicity, tarZstdAge, tarGpg];
 }
 
 export const TOOL_IDS = ['coffer', 'restic', 'borg', 'duplicity', 'tar-zstd-age', 'tar-gpg'];
