@@ -11,12 +11,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { census, ensureCorpus, hashFile, largeCorpus, sampleOf, smallCorpus, warm } from './lib/corpus.mjs';
-import { TIME, measure, run } from './lib/measure.mjs';
+import { TIME, measure, run, stopRunning } from './lib/measure.mjs';
 import { markdown, ratios, summarize } from './lib/report.mjs';
 import { TOOL_ALIASES, TOOL_IDS, parseVariant, tools as allTools, which } from './lib/tools.mjs';
 
@@ -49,6 +49,7 @@ options:
   --cache DIR           corpus cache (default bench/.corpus, or $COFFER_BENCH_CACHE)
   --work DIR            repositories, restores, logs (default bench/.work, or $COFFER_BENCH_WORK)
   --restore-dir DIR     restore output trees here instead of under --work
+  --timeout S           end an operation (and what it started) after S seconds (default 3600)
   --keep                leave repositories and restore trees behind
   --json                one JSON object on stdout instead of markdown
   -h, --help`;
@@ -76,6 +77,7 @@ function parse() {
       work: { type: 'string', default: process.env.COFFER_BENCH_WORK ?? join(HERE, '.work') },
       'restore-dir': { type: 'string' },
       keep: { type: 'boolean', default: false },
+      timeout: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -125,6 +127,7 @@ function parse() {
     work: resolve(values.work),
     restoreDir: values['restore-dir'] ? resolve(values['restore-dir']) : undefined,
     keep: values.keep,
+    timeout: num(values.timeout, 3600, '--timeout'),
     json: values.json,
   };
 }
@@ -135,7 +138,7 @@ function usage(msg) {
   process.exit(2);
 }
 
-function machine(/** @type {string} */ dir) {
+function machine(/** @type {string} */ dir, /** @type {number} */ loadBefore) {
   const cpuModel = cpus()[0]?.model ?? 'unknown';
   let os = `Linux ${release()}`;
   try {
@@ -153,6 +156,7 @@ function machine(/** @type {string} */ dir) {
     OS: os,
     ...(fs ? { 'work filesystem': fs } : {}),
     Node: process.version,
+    'load average (1 min)': `${loadBefore.toFixed(2)} before the runs, ${loadavg()[0].toFixed(2)} after`,
   };
 }
 
@@ -244,10 +248,11 @@ async function main() {
 
   /** @type {import('./lib/report.mjs').RunRecord[]} */
   const runs = [];
+  const loadBefore = loadavg()[0];
   /** @type {string[]} */
   const keptTrees = [];
   let aborted = false;
-  process.on('SIGINT', () => { aborted = true; say('interrupted: stopping after the current run'); });
+  process.on('SIGINT', () => { aborted = true; stopRunning(); say('interrupted: cleaning up'); });
 
   for (const { scale, c } of groups) {
     const ts = phaseTools(scale);
@@ -276,10 +281,12 @@ async function main() {
         for (const op of t.ops) {
           spawnSync('sync'); // untimed: write back what earlier runs left dirty, so it does not land in this one
           const log = join(logs, `${name}-${op}`.replace(/:/g, '-'));
-          const m = await measure(t.command(op, d), log);
+          const m = await measure(t.command(op, d), log, o.timeout);
+          if (aborted) break; // ended by Ctrl-C: not a result
           /** @type {import('./lib/report.mjs').RunRecord} */
           const rec = { corpus: c.key, tool: t.id, op, round, ...m, ok: m.exitCode === 0 };
-          if (!rec.ok) rec.error = `exit ${m.exitCode}: ${jsonError(`${log}.out`) || tail(`${log}.err`) || tail(`${log}.out`)}`;
+          if (m.exitCode === 124 && m.cpu === 0) rec.error = `timed out after ${o.timeout} s`;
+          else if (!rec.ok) rec.error = `exit ${m.exitCode}: ${jsonError(`${log}.out`) || tail(`${log}.err`) || tail(`${log}.out`)}`;
           const said = rec.ok && t.checkOutput ? t.checkOutput(op, readFileSync(`${log}.out`, 'utf8'), { files: c.files.length, bytes: c.bytes }) : undefined;
           if (said) { rec.ok = false; rec.error = said; }
           if (rec.ok && op === 'backup') rec.storedBytes = await storedBytes(d.repo);
@@ -316,6 +323,7 @@ async function main() {
   }
   if (which('gpgconf')) spawnSync('gpgconf', ['--kill', 'gpg-agent'], { env: { ...process.env, GNUPGHOME: gnupgHome } });
   rmSync(secrets, { recursive: true, force: true });
+  rmSync(gnupgHome, { recursive: true, force: true });
 
   const restores = runs.filter((r) => r.op === 'restore');
   const good = restores.filter((r) => r.ok).length;
@@ -326,7 +334,7 @@ async function main() {
   const command = commandLine();
   const result = {
     benchmark: 'coffer', version: 1, date: new Date().toISOString(), command,
-    machine: machine(workRun), versions, labels, skipped, rounds: o.rounds, corpora, summary, ratios: rs, runs, logs,
+    machine: machine(workRun, loadBefore), versions, labels, skipped, rounds: o.rounds, corpora, summary, ratios: rs, runs, logs,
   };
   const nulls = (/** @type {string} */ _k, /** @type {unknown} */ v) => (v === undefined ? null : v);
   writeFileSync(join(workRun, 'result.json'), JSON.stringify(result, nulls, 2) + '\n');

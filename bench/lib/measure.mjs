@@ -17,7 +17,7 @@
  *   are not counted.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 
 export const TIME = '/usr/bin/time';
 
@@ -26,30 +26,55 @@ export const TIME = '/usr/bin/time';
  * @typedef {{ wall: number, user: number, sys: number, cpu: number, rssKiB: number, exitCode: number }} Measurement
  */
 
+/** Process group of the command being measured, if any. */
+let running = 0;
+
+/** Ends the command being measured and everything it started (its own process group). */
+export function stopRunning() {
+  if (running) {
+    try {
+      process.kill(-running, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
 /**
  * @param {Command} c
  * @param {string} log the command's stdout goes to `log.out`, its stderr to `log.err`
+ * @param {number} timeoutSeconds the command and its process group are killed after this long
  * @returns {Promise<Measurement>}
  */
-export async function measure(c, log) {
+export async function measure(c, log, timeoutSeconds) {
   const timeFile = `${log}.time`;
   const out = openSync(`${log}.out`, 'w');
   const err = openSync(`${log}.err`, 'w');
   try {
     const t0 = process.hrtime.bigint();
+    let timedOut = false;
     const exitCode = await new Promise((resolve, reject) => {
+      // Its own process group, so a timeout or Ctrl-C can end the whole pipeline (see stopRunning).
       const child = spawn(TIME, ['-f', '%e %U %S %M', '-o', timeFile, '--', c.cmd, ...c.args], {
         cwd: c.cwd,
         env: { ...process.env, ...c.env },
         stdio: ['ignore', out, err],
+        detached: true,
       });
-      child.on('error', reject);
-      child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+      running = child.pid ?? 0;
+      const timer = setTimeout(() => { timedOut = true; stopRunning(); }, timeoutSeconds * 1000);
+      child.on('error', (e) => { clearTimeout(timer); running = 0; reject(e); });
+      child.on('exit', (code, signal) => { clearTimeout(timer); running = 0; resolve(code ?? (signal ? 128 : 1)); });
     });
+    if (timedOut) {
+      rmSync(timeFile, { force: true });
+      return { wall: timeoutSeconds, user: 0, sys: 0, cpu: 0, rssKiB: 0, exitCode: 124 };
+    }
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-    // On failure GNU time writes "Command exited with non-zero status N" first; the numbers are on the last line.
-    const lines = readFileSync(timeFile, 'utf8').trim().split('\n');
-    const [, user, sys, rss] = lines[lines.length - 1].split(' ').map(Number);
+    // On failure GNU time writes "Command exited with non-zero status N" (or "terminated by signal") before the numbers.
+    const text = existsSync(timeFile) ? readFileSync(timeFile, 'utf8') : '';
+    const numbers = text.split('\n').find((l) => /^[\d.]+ [\d.]+ [\d.]+ \d+$/.test(l.trim())) ?? '0 0 0 0';
+    const [, user, sys, rss] = numbers.trim().split(' ').map(Number);
     rmSync(timeFile, { force: true });
     return { wall, user, sys, cpu: user + sys, rssKiB: rss, exitCode: Number(exitCode) };
   } finally {
