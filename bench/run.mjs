@@ -234,13 +234,14 @@ async function main() {
     corpora.push({ key: c.key, label, kind: c.kind, scale, files: c.files.length, folders: c.dirs.length, bytes: c.bytes, digest, ...(c.kind === 'large' ? { textRatio: textRatio(c) } : {}) });
   }
 
-  // Disk: small-file restore trees are kept until the end (see README), plus one repository and one large restore at a time.
+  // Disk: small-file restore trees are kept until the end (see README; with --keep, every tree),
+  // plus one repository and one large restore at a time.
   const phaseTools = (/** @type {number} */ scale) => active.filter((t) => scale === 1 || o.scaleTools.includes(t.id));
   let need = 0;
   for (const { scale, c } of groups) {
     const perTree = c.bytes + c.files.length * 4096;
     need = Math.max(need, 2 * perTree);
-    if (c.kind === 'small' && !o.keep) need += phaseTools(scale).length * o.rounds * perTree;
+    if (c.kind === 'small' || o.keep) need += phaseTools(scale).length * o.rounds * perTree;
   }
   const st = statfsSync(restoreBase);
   const free = st.bavail * st.bsize;
