@@ -2,7 +2,8 @@
  * The encrypted catalog (the tail of the manifest) -> entries, streamed in
  * archive order. Chunks authenticate under volume index 0 with rising
  * indexes and must end with an end-of-set chunk; the bytes must hash to the
- * manifest's catalog record. Only one chunk of entries is held at a time.
+ * manifest's catalog record. Only one chunk of entries (and one entry of at
+ * most MAX_ENTRY_CHARS) is held at a time.
  */
 import { createHash } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
@@ -16,6 +17,14 @@ import type { OpenedSet } from '../set/open-set.js';
 import { manifestOf } from '../set/open-set.js';
 import { payloadPlaintext } from './payload.js';
 import { CATALOG_VOLUME_INDEX } from '../backup/catalog-writer.js';
+
+/**
+ * Longest entry line accepted. A real entry is a few hundred bytes; paths
+ * and link targets are bounded by PATH_MAX (4096 bytes, at most 6 JSON
+ * characters each), so this is generous. Without a bound a catalog with
+ * no newline grows one string until memory or V8's string limit runs out.
+ */
+export const MAX_ENTRY_CHARS = 1024 * 1024;
 
 export async function* readCatalog(s: OpenedSet): AsyncGenerator<CatalogEntry> {
   const m = manifestOf(s);
@@ -50,9 +59,15 @@ export async function* readCatalog(s: OpenedSet): AsyncGenerator<CatalogEntry> {
       if (!plain) throw fail('catalog-corrupt', `chunk ${chunkIndex} does not decompress`);
       if (shortSeen) throw fail('catalog-corrupt', `chunk ${chunkIndex - 1} is short but is not the last`);
       shortSeen = plain.length < m.chunkSize;
-      const lines = (carry + utf8.write(plain)).split('\n');
+      // Split only the new text: re-splitting the carried part on every chunk is quadratic in a long line.
+      const lines = utf8.write(plain).split('\n');
+      lines[0] = carry + lines[0]!;
       carry = lines.pop()!;
-      for (const line of lines) yield decodeCatalogEntry(line, ++lineNumber);
+      if (carry.length > MAX_ENTRY_CHARS) throw fail('catalog-corrupt', `entry ${lineNumber + lines.length + 1} is longer than ${MAX_ENTRY_CHARS} characters`);
+      for (const line of lines) {
+        if (line.length > MAX_ENTRY_CHARS) throw fail('catalog-corrupt', `entry ${lineNumber + 1} is longer than ${MAX_ENTRY_CHARS} characters`);
+        yield decodeCatalogEntry(line, ++lineNumber);
+      }
     }
   } finally {
     await r.close();

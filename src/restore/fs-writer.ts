@@ -11,6 +11,11 @@
  * a corrupt file under its final name. Directory modes and times are applied
  * last, deepest first (memory grows with the number of directories).
  * Ownership is restored when running as root, by numeric id.
+ *
+ * What the archive holds is never reported as a failure of the disk: an id
+ * or time that is not one is left as restored, with a warning; an empty or
+ * NUL symlink target, a device number the kernel cannot hold, and a name
+ * too long for the file system are refused, like unsafe names.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { lstat, link, mkdir, open, rename, symlink, unlink, lchown, lutimes, chmod, chown, utimes } from 'node:fs/promises';
@@ -18,7 +23,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { IntegrityError, ioError } from '../errors.js';
+import { IntegrityError, TargetError, ioError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Warnings } from '../report.js';
 import type { ArchiveEntry, EntryHeader } from './untar.js';
@@ -33,7 +38,16 @@ export interface Refusal {
 interface DirMeta {
   abs: string;
   mode: number;
-  mtime: Date;
+  /** Absent when the archive's time is not one (left as restored). */
+  mtime: Date | undefined;
+  /** -1: not set (not root, or the archive's id is not one). */
+  uid: number;
+  gid: number;
+}
+
+/** What is applied to an entry once written; see FsWriter.meta. */
+interface EntryMeta {
+  mtime: Date | undefined;
   uid: number;
   gid: number;
 }
@@ -64,6 +78,16 @@ export class FsWriter {
   ) {}
 
   async write(e: ArchiveEntry): Promise<void> {
+    try {
+      await this.writeEntry(e);
+    } catch (err) {
+      // A name part past NAME_MAX, or a path past PATH_MAX under this folder: this entry cannot be made here.
+      if (err instanceof TargetError && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'ENAMETOOLONG') return this.refuse(e, 'name too long for this file system');
+      throw err;
+    }
+  }
+
+  private async writeEntry(e: ArchiveEntry): Promise<void> {
     if (e.path === '.' || e.path === '') return drain(e.body); // the archive's root: the restore folder itself
     const parts = safeComponents(e.path);
     if (typeof parts === 'string') return this.refuse(e, parts);
@@ -78,6 +102,8 @@ export class FsWriter {
       case 'directory':
         return this.makeDir(e, abs);
       case 'symlink':
+        if (!h.linkname) return this.refuse(e, 'symlink has an empty target');
+        if (h.linkname.includes('\0')) return this.refuse(e, 'symlink target contains a NUL byte');
         return this.replaceWith(e, abs, parent, (tmp) => symlink(h.linkname ?? '', tmp), true);
       case 'link':
         return this.hardlink(e, abs, parent);
@@ -89,6 +115,8 @@ export class FsWriter {
           this.warnings.add('special-file-skipped', e.path, `skipped device ${e.path}: only root can create device nodes`);
           return drain(e.body);
         }
+        // Linux device numbers are 12-bit major, 20-bit minor; mknod fails (EINVAL) on anything else.
+        if (!deviceNumber(h.devmajor, 0xfff) || !deviceNumber(h.devminor, 0xfffff)) return this.refuse(e, `invalid device number ${String(h.devmajor)},${String(h.devminor)}`);
         return this.replaceWith(e, abs, parent, (tmp) =>
           execFileAsync('mknod', [tmp, h.type === 'block-device' ? 'b' : 'c', String(h.devmajor ?? 0), String(h.devminor ?? 0)]).then(() => undefined));
       default:
@@ -103,7 +131,7 @@ export class FsWriter {
       try {
         if (this.asRoot) await chown(d.abs, d.uid, d.gid);
         await chmod(d.abs, d.mode);
-        await utimes(d.abs, d.mtime, d.mtime);
+        if (d.mtime) await utimes(d.abs, d.mtime, d.mtime);
       } catch (err) {
         throw ioError('set metadata of', d.abs, err);
       }
@@ -150,7 +178,7 @@ export class FsWriter {
     }
     this.checkedDirs.add(abs);
     const h = e.header;
-    this.dirs.push({ abs, mode: (h.mode ?? 0o755) & 0o7777, mtime: mtimeOf(h), uid: idOf(h, 'uid'), gid: idOf(h, 'gid') });
+    this.dirs.push({ abs, mode: (h.mode ?? 0o755) & 0o7777, ...this.meta(e) });
   }
 
   private async writeFile(e: ArchiveEntry, abs: string, parent: string): Promise<void> {
@@ -177,10 +205,10 @@ export class FsWriter {
       if (e.expected && (e.expected.sha256 !== sha256 || e.expected.size !== size)) {
         throw new IntegrityError('file-hash-mismatch', `${e.path}: restored content does not match the catalog's hash`, { where: { path: e.path } });
       }
-      if (this.asRoot) await handle.chown(idOf(h, 'uid'), idOf(h, 'gid'));
+      const m = this.meta(e);
+      if (this.asRoot) await handle.chown(m.uid, m.gid);
       await handle.chmod((h.mode ?? 0o644) & 0o7777);
-      const mtime = mtimeOf(h);
-      await handle.utimes(mtime, mtime);
+      if (m.mtime) await handle.utimes(m.mtime, m.mtime);
       await handle.close();
       handle = undefined;
       if ((await lstat(abs).catch(() => undefined))?.isDirectory()) return this.refuse(e, 'a directory of that name is already there');
@@ -223,14 +251,15 @@ export class FsWriter {
     const h = e.header;
     try {
       await make(tmp);
-      const mtime = mtimeOf(h);
       if (isSymlink) {
-        if (this.asRoot) await lchown(tmp, idOf(h, 'uid'), idOf(h, 'gid'));
-        await lutimes(tmp, mtime, mtime);
+        const m = this.meta(e);
+        if (this.asRoot) await lchown(tmp, m.uid, m.gid);
+        if (m.mtime) await lutimes(tmp, m.mtime, m.mtime);
       } else if (h.type !== 'link') {
-        if (this.asRoot) await chown(tmp, idOf(h, 'uid'), idOf(h, 'gid'));
+        const m = this.meta(e);
+        if (this.asRoot) await chown(tmp, m.uid, m.gid);
         await chmod(tmp, (h.mode ?? 0o644) & 0o7777);
-        await utimes(tmp, mtime, mtime);
+        if (m.mtime) await utimes(tmp, m.mtime, m.mtime);
       }
       if ((await lstat(abs).catch(() => undefined))?.isDirectory()) {
         await unlink(tmp);
@@ -242,23 +271,48 @@ export class FsWriter {
       throw ioError('create', abs, err, { path: e.path });
     }
   }
+
+  /**
+   * Owner and time to apply. A corrupt header can hold a number that is not
+   * an id or a time (NaN, negative, past 2^32 or the Date range): that one
+   * is left as restored, with a warning, rather than failing the restore
+   * as if the disk had.
+   */
+  private meta(e: ArchiveEntry): EntryMeta {
+    const mtime = mtimeOf(e.header);
+    if (!mtime) this.warnings.add('entry-mtime-invalid', e.path, `${e.path}: its modification time in the archive is not a valid time; left as restored`);
+    if (!this.asRoot) return { mtime, uid: -1, gid: -1 };
+    const uid = idOf(e.header, 'uid');
+    const gid = idOf(e.header, 'gid');
+    if (uid === undefined || gid === undefined) this.warnings.add('entry-owner-invalid', e.path, `${e.path}: its owner in the archive is not a valid user or group id; left as restored`);
+    return { mtime, uid: uid ?? -1, gid: gid ?? -1 };
+  }
+}
+
+function deviceNumber(n: number | null | undefined, max: number): boolean {
+  return n === undefined || n === null || (Number.isSafeInteger(n) && n >= 0 && n <= max);
 }
 
 function tempName(dir: string): string {
   return join(dir, `.coffer-restore-${randomBytes(6).toString('hex')}`);
 }
 
-/** Owner ids too large for the ustar field travel in PAX records (tar-stream leaves those in h.pax). */
-function idOf(h: EntryHeader, key: 'uid' | 'gid'): number {
+/**
+ * Owner ids too large for the ustar field travel in PAX records (tar-stream
+ * leaves those in h.pax). undefined when the archive's value is not an id
+ * chown accepts (2^32 - 1 is "no change", so not an id either).
+ */
+function idOf(h: EntryHeader, key: 'uid' | 'gid'): number | undefined {
   const pax = h.pax?.[key];
-  if (pax !== undefined && /^\d+$/.test(pax)) return Number(pax);
-  return h[key] ?? 0;
+  const id = pax !== undefined && /^\d+$/.test(pax) ? Number(pax) : (h[key] ?? 0);
+  return Number.isSafeInteger(id) && id >= 0 && id < 2 ** 32 - 1 ? id : undefined;
 }
 
-function mtimeOf(h: EntryHeader): Date {
+/** undefined when the archive's time is not a valid Date (NaN, or beyond +-8.64e15 ms). */
+function mtimeOf(h: EntryHeader): Date | undefined {
   const pax = h.pax?.mtime;
-  if (pax !== undefined && /^-?\d+(\.\d+)?$/.test(pax)) return new Date(Math.round(parseFloat(pax) * 1000));
-  return h.mtime ?? new Date(0);
+  const t = pax !== undefined && /^-?\d+(\.\d+)?$/.test(pax) ? new Date(Math.round(parseFloat(pax) * 1000)) : (h.mtime ?? new Date(0));
+  return Number.isFinite(t.getTime()) ? t : undefined;
 }
 
 async function drain(body: Readable): Promise<void> {

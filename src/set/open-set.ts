@@ -1,8 +1,9 @@
 /**
  * Opening a set for reading with a key: manifest, signature, data key, MAC.
  * When the manifest's stanzas do not open with the key given but a volume's
- * do, the manifest was tampered with, and that is what gets reported: a key
- * failure (exit 4) means no part of the set opens with the key.
+ * do, the manifest was tampered with, and that is what gets reported; the
+ * same holds for volume 1 with --volumes-only. A key failure (exit 4) means
+ * no part of the set opens with the key.
  */
 import { nodeAead } from '../crypto/aead.js';
 import { headerMacKey } from '../crypto/kdf.js';
@@ -19,7 +20,8 @@ import { ByteReader } from '../stream/byte-reader.js';
 import type { Target } from '../targets/target.js';
 import { checkManifestMac, checkSignature, readManifest } from './manifest-io.js';
 import type { LoadedManifest, SignatureStatus } from './manifest-io.js';
-import type { VolumeHeader } from '../format/volume-header.js';
+import { encodeStanza } from '../format/volume-header.js';
+import type { Stanza, VolumeHeader } from '../format/volume-header.js';
 
 export interface OpenedSet {
   target: Target;
@@ -50,8 +52,8 @@ function opened(target: Target, set: string, setId: Buffer, dataKey: Buffer): Op
   };
 }
 
-async function firstVolumeHeader(target: Target, set: string): Promise<VolumeHeader | undefined> {
-  const name = volumeName(1);
+async function volumeHeaderOf(target: Target, set: string, index: number): Promise<VolumeHeader | undefined> {
+  const name = volumeName(index);
   try {
     const r = new ByteReader(await openVolumeStream(target, { set, name }));
     try {
@@ -70,7 +72,7 @@ export async function openSet(target: Target, set: string, keys: KeySource, trus
   const setId = parseSetIdText(set)!;
   const dataKey = await unwrapDataKey(manifest.header.stanzas, setId, keys);
   if (!dataKey) {
-    const header = await firstVolumeHeader(target, set);
+    const header = await volumeHeaderOf(target, set, 1);
     if (header && header.setId.equals(setId) && (await unwrapDataKey(header.stanzas, setId, keys))) {
       throw new IntegrityError('manifest-stanza-tampered', `manifest of set ${set}: its key stanzas were altered (the volumes open with this key)`, { where: { set, volume: 'manifest' }, hint: 'restore with --volumes-only' });
     }
@@ -93,8 +95,26 @@ export async function openSetFromVolumes(target: Target, set: string, keys: KeyS
   }
   if (!header.setId.equals(setId)) throw new IntegrityError('foreign-volume', `${name} in folder ${set} belongs to another set`, { where: { set, volume: name } });
   const dataKey = await unwrapDataKey(header.stanzas, setId, keys);
-  if (!dataKey) throw keyFailure(set, keys);
+  if (!dataKey) {
+    if (await opensElsewhere(target, set, setId, keys, header.stanzas)) {
+      throw new IntegrityError('volume-stanza-tampered', `${name} of set ${set}: its key stanzas were altered (other parts of the set open with this key)`, { where: { set, volume: name } });
+    }
+    throw keyFailure(set, keys);
+  }
   return opened(target, set, setId, dataKey);
+}
+
+/**
+ * Whether the manifest's or the second volume's stanzas open with these keys
+ * when volume 1's (`failed`) did not. Stanzas identical to those are not
+ * tried again, so a plain wrong key costs no extra key derivation.
+ */
+async function opensElsewhere(target: Target, set: string, setId: Buffer, keys: KeySource, failed: Stanza[]): Promise<boolean> {
+  const same = (s: Stanza[]) => Buffer.concat(s.map(encodeStanza)).equals(Buffer.concat(failed.map(encodeStanza)));
+  const manifest = await readManifest(target, set).catch(() => undefined);
+  if (manifest && !same(manifest.header.stanzas) && (await unwrapDataKey(manifest.header.stanzas, setId, keys))) return true;
+  const header = await volumeHeaderOf(target, set, 2);
+  return Boolean(header && header.setId.equals(setId) && !same(header.stanzas) && (await unwrapDataKey(header.stanzas, setId, keys)));
 }
 
 export function manifestOf(s: OpenedSet): ManifestHeader {
