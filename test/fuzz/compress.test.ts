@@ -83,7 +83,7 @@ async function prepare(c: CompressCase): Promise<Prepared> {
   const limit = c.limit.absolute ?? Math.max(0, data.length + c.limit.delta);
   if (c.kind === 'random') return { c, codec: c.codec, bytes: Buffer.from(c.random), limit };
   const packed = deflateRawSync(data, { level: c.level, strategy: c.strategy });
-  const base = c.kind === 'padded' ? padPayload({ codec: Codec.deflate, bytes: packed }, Math.max(packed.length, 4096)).bytes : packed;
+  const base = c.kind === 'padded' ? padPayload({ codec: Codec.deflate, bytes: packed }, Math.max(packed.length, 4096), Math.max(packed.length, 4096)).bytes : packed;
   const marks = [0, 1, 2, 3, 4, 5, base.length - 1, base.length, ...(c.kind === 'padded' ? [4 + packed.length] : [])];
   const bytes = applyEdits({ bytes: base, marks }, c.edits);
   return { c, codec: c.kind === 'padded' ? Codec.deflate | PADDED : Codec.deflate, bytes, limit: c.kind === 'padded' ? Math.max(packed.length, 4096) : limit };

@@ -149,7 +149,7 @@ async function insiderManifest(f: FixtureSet, original: Buffer, c: Insider): Pro
   for (let at = 0; at < plain.length; at += step) {
     const packed = await compressChunk(plain.subarray(at, at + step), 'deflate');
     let payload: { codec: number; bytes: Buffer } = packed;
-    if (f.pad && chunkSize <= 65536 && packed.bytes.length <= chunkSize) payload = padPayload(packed, chunkSize);
+    if (f.pad && chunkSize <= 65536 && packed.bytes.length <= chunkSize) payload = padPayload(packed, chunkSize, chunkSize);
     frames.push(sealer.seal(CATALOG_VOLUME_INDEX, index++, ChunkFlag.data, c.codec ?? payload.codec, payload.bytes));
   }
   frames.push(sealer.seal(CATALOG_VOLUME_INDEX, index, ChunkFlag.endOfSet, 0, Buffer.alloc(0)));
@@ -186,7 +186,7 @@ async function run({ c, f, target, changed }: Prepared): Promise<string> {
     checkSignature(await readManifest(target, f.set), trust);
     const s = await openSet(target, f.set, keys, trust);
     for await (const _ of readCatalog(s)) void _;
-    await verifyContents(s, silentLogger, noProgress);
+    await verifyContents(s, silentLogger, noProgress, 0);
   } catch (err) {
     const outcome = typedOutcome(err, (e) => e instanceof IntegrityError || (e instanceof KeyError && trust !== undefined && (e.code === 'untrusted-signer' || e.code === 'manifest-unsigned')));
     if (!changed && !(c.trust === 'other' && outcome === 'KeyError:untrusted-signer')) throw new Error(`an unchanged manifest failed: ${outcome}`, { cause: err });

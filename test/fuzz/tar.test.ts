@@ -186,7 +186,7 @@ async function run({ c, target, set }: Prepared): Promise<string> {
   let outcome: () => string;
   try {
     const s = c.restore === 'volumes-only' ? await openSetFromVolumes(target, set, keys) : await openSet(target, set, keys);
-    const r = await runRestore(s, { to, include: [], log: silentLogger, progress: noProgress });
+    const r = await runRestore(s, { to, include: [], workers: 0, log: silentLogger, progress: noProgress });
     outcome = () => `ok${r.refused.length ? ', refused' : ''}${r.warnings.count ? ', warnings' : ''}`;
   } catch (err) {
     outcome = () => typedOutcome(err, (e) => e instanceof IntegrityError || (e instanceof TargetError && ENVIRONMENT.includes((e.cause as NodeJS.ErrnoException).code!)));

@@ -9,6 +9,7 @@
 // Properties: the read finishes (timeout, watchdog), stays within memory,
 // fails only with an IntegrityError, and when it succeeds it returns exactly
 // the original tar bytes: a changed volume is never accepted.
+import { chunkWork } from '../../src/parallel/pool.js';
 import fc from 'fast-check';
 import { IntegrityError } from '../../src/errors.js';
 import { tarBytes, tarBytesFromVolumes } from '../../src/restore/tar-source.js';
@@ -70,12 +71,12 @@ async function run({ c, f, name, target, changed }: Prepared): Promise<string> {
   try {
     if (c.mode === 'volumes-only') {
       const s = await openSetFromVolumes(target, f.set, keys);
-      out = await collect(tarBytesFromVolumes(s));
+      out = await collect(tarBytesFromVolumes(s, chunkWork(0)));
       expected = f.tar;
     } else {
       const s = await openSet(target, f.set, keys);
       const ranges = c.mode === 'ranges' ? rangesOf(c.cuts, f.tar.length) : [{ start: 0, end: f.tar.length }];
-      out = await collect(tarBytes(s, ranges));
+      out = await collect(tarBytes(s, ranges, chunkWork(0)));
       expected = Buffer.concat(ranges.map((r) => f.tar.subarray(r.start, r.end)));
     }
   } catch (err) {

@@ -6,6 +6,7 @@
  * every build has the same layout (only keys and set ids differ) and a kept
  * seed's edits land on the same structures.
  */
+import { chunkWork } from '../../../src/parallel/pool.js';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { writeSet } from '../../../src/backup/run.js';
@@ -163,7 +164,7 @@ export function fixture(): Promise<Fixture> {
     const b = await buildSet(tar, records, { pad: true });
     for (const f of [a, b]) {
       const s = await openSet(new MapTarget(f.objects), f.set, keys);
-      const back = await collect(tarBytes(s, [{ start: 0, end: tar.length }]));
+      const back = await collect(tarBytes(s, [{ start: 0, end: tar.length }], chunkWork(0)));
       if (!back.equals(tar)) throw new Error('fixture set does not read back');
       if (f.volumes.length < 3) throw new Error(`fixture set has only ${f.volumes.length} volumes`);
     }
