@@ -34,7 +34,7 @@ import { ustar } from './lib/ustar.js';
 import type { TarEntry } from './lib/ustar.js';
 import { formatVector } from './lib/vector-file.js';
 import type { Vector } from './lib/vector-file.js';
-import { MemoryTarget } from './lib/memory-target.js';
+import { MemoryTarget } from '../helpers/memory-target.js';
 
 /** n bytes (n <= 32) determined by a label: SHA-256("coffer vectors: " + label). */
 export function fixed(label: string, n = 32): Buffer {

@@ -22,7 +22,7 @@ import { parseSetIdText } from '../../src/format/set-id.js';
 import { decodeVolumeHeader, volumeHeaderLength } from '../../src/format/volume-header.js';
 import { readVolumeChunks } from '../../src/restore/volume-reader.js';
 import { openSetFromVolumes } from '../../src/set/open-set.js';
-import { MemoryTarget } from './lib/memory-target.js';
+import { MemoryTarget } from '../helpers/memory-target.js';
 import { parseVector } from './lib/vector-file.js';
 import type { Vector } from './lib/vector-file.js';
 
@@ -43,7 +43,7 @@ async function read(v: Vector, slice: number): Promise<string> {
   // The target holds this one volume under its expected name. The key comes
   // from volume 1's header, so the volume also stands in for volume 1 (every
   // volume of a set carries the same stanzas).
-  const target = new MemoryTarget(slice);
+  const target = new MemoryTarget(new Map(), slice);
   target.objects.set(`${v.set}/${volumeName(1)}`, v.volumeBytes);
   target.objects.set(`${v.set}/${volumeName(v.volume)}`, v.volumeBytes);
 

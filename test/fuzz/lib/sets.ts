@@ -6,9 +6,9 @@
  * every build has the same layout (only keys and set ids differ) and a kept
  * seed's edits land on the same structures.
  */
-import { chunkWork } from '../../../src/parallel/pool.js';
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { chunkWork } from '../../../src/parallel/pool.js';
+import { MemoryTarget as MapTarget } from '../../helpers/memory-target.js';
 import { writeSet } from '../../../src/backup/run.js';
 import { identityFromSeed } from '../../../src/crypto/keys.js';
 import type { Identity, KeySource } from '../../../src/crypto/keys.js';
@@ -22,9 +22,9 @@ import { noProgress } from '../../../src/progress.js';
 import { tarBytes } from '../../../src/restore/tar-source.js';
 import { openSet } from '../../../src/set/open-set.js';
 import { MANIFEST_NAME } from '../../../src/set/manifest-io.js';
-import { TargetError } from '../../../src/errors.js';
-import type { Target } from '../../../src/targets/target.js';
 import type { Piece } from './mutate.js';
+
+export { MapTarget };
 import { contentOf, packTar } from './tar.js';
 import type { TarEntryInput } from './tar.js';
 
@@ -59,46 +59,6 @@ export const FIXTURE_ENTRIES: TarEntryInput[] = [
   { header: { name: 'srv/empty', type: 'file', mode: 0o644, ...owner } },
 ];
 
-/** A Target over a map of objects, read back in pieces of `slice` bytes (0: whole). */
-export class MapTarget implements Target {
-  readonly display = 'memory';
-  readonly props = { sequential: false, atomicPut: true, connections: 1 };
-  constructor(
-    readonly objects: Map<string, Buffer> = new Map(),
-    private readonly slice = 0,
-  ) {}
-
-  async put(name: string, source: AsyncIterable<Uint8Array>): Promise<{ size: number }> {
-    const parts: Buffer[] = [];
-    for await (const b of source) parts.push(Buffer.from(b));
-    const all = Buffer.concat(parts);
-    this.objects.set(name, all);
-    return { size: all.length };
-  }
-
-  async get(name: string, range?: { start: number; end?: number }): Promise<Readable> {
-    const all = this.objects.get(name);
-    if (!all) throw new TargetError('not-found', `${name} not found`);
-    const b = all.subarray(range?.start ?? 0, range?.end ?? all.length);
-    const step = this.slice > 0 ? this.slice : Math.max(b.length, 1);
-    // Lazily: a reader that stops early (or reads a byte at a time) must not pay for the whole object here.
-    return Readable.from((function* () {
-      for (let at = 0; at < b.length; at += step) yield b.subarray(at, at + step);
-    })());
-  }
-
-  async size(name: string): Promise<number | undefined> {
-    return this.objects.get(name)?.length;
-  }
-
-  async list(prefix: string): Promise<string[]> {
-    return [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
-  }
-
-  async remove(name: string): Promise<void> {
-    this.objects.delete(name);
-  }
-}
 
 export interface FixtureSet {
   set: string;

@@ -1,18 +1,20 @@
 /**
- * A Target in memory, enough for VolumeWriter (put) and the volume reader
- * (get). `slice` feeds reads in pieces of that many bytes, so frames and
- * headers straddle reads the way they do on a real device.
+ * A Target over a map of objects in memory: enough for the writers (put) and
+ * readers (get) in tests that need no disk. `slice` feeds reads in pieces of
+ * that many bytes (0: whole), so frames and headers straddle reads the way
+ * they do on a real device.
  */
 import { Readable } from 'node:stream';
-import { TargetError } from '../../../src/errors.js';
-import type { Target } from '../../../src/targets/target.js';
+import { TargetError } from '../../src/errors.js';
+import type { Target } from '../../src/targets/target.js';
 
 export class MemoryTarget implements Target {
   readonly display = 'memory';
   readonly props = { sequential: false, atomicPut: true, connections: 1 };
-  readonly objects = new Map<string, Buffer>();
-
-  constructor(private readonly slice = 0) {}
+  constructor(
+    readonly objects: Map<string, Buffer> = new Map(),
+    private readonly slice = 0,
+  ) {}
 
   async put(name: string, source: AsyncIterable<Uint8Array>): Promise<{ size: number }> {
     const parts: Buffer[] = [];
@@ -26,10 +28,11 @@ export class MemoryTarget implements Target {
     const all = this.objects.get(name);
     if (!all) throw new TargetError('not-found', `${name} not found`);
     const b = all.subarray(range?.start ?? 0, range?.end ?? all.length);
-    const pieces: Buffer[] = [];
     const step = this.slice > 0 ? this.slice : Math.max(b.length, 1);
-    for (let at = 0; at < b.length; at += step) pieces.push(b.subarray(at, at + step));
-    return Readable.from(pieces);
+    // Lazily: a reader that stops early (or reads a byte at a time) must not pay for the whole object here.
+    return Readable.from((function* () {
+      for (let at = 0; at < b.length; at += step) yield b.subarray(at, at + step);
+    })());
   }
 
   async size(name: string): Promise<number | undefined> {
