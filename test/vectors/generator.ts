@@ -24,6 +24,7 @@ import type { CompressedChunk } from '../../src/backup/compress.js';
 import { headerBytes, minimumVolumeSize, VolumeWriter } from '../../src/backup/volume-writer.js';
 import { toB64url } from '../../src/format/bytes.js';
 import { padPayload, PADDED } from '../../src/format/padding.js';
+import type { Payload } from '../../src/format/padding.js';
 import { ChunkFlag, Codec, END_FRAME_BYTES, FRAME_PREFIX_BYTES, maxSealedBytes, TAG_BYTES } from '../../src/format/chunk.js';
 import { parseSetIdText } from '../../src/format/set-id.js';
 import { encodeVolumeHeader, volumeHeaderLength } from '../../src/format/volume-header.js';
@@ -112,7 +113,7 @@ const passphrase = (params = LOW_SCRYPT, label = 'scrypt salt'): Promise<Stanza>
 // --- volumes ----------------------------------------------------------------
 
 /** Volumes as VolumeWriter writes them for these chunks. */
-async function writeVolumes(stanzas: Stanza[], chunks: CompressedChunk[], volumeSize = 1 << 30): Promise<Buffer[]> {
+async function writeVolumes(stanzas: Stanza[], chunks: Payload[], volumeSize = 1 << 30): Promise<Buffer[]> {
   const target = new MemoryTarget();
   const writer = new VolumeWriter({
     target,
