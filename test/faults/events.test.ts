@@ -8,20 +8,13 @@
  * archive entry (restore-path-refused). Out of space (target-failure,
  * backup-failed, restore-failed) is in enospc.test.ts, which needs a mount.
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pack as tarPack } from 'tar-stream';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { writeSet } from '../../src/backup/run.js';
-import type { SetContent } from '../../src/backup/run.js';
-import { loadPublicKey } from '../../src/crypto/identity-file.js';
-import type { CatalogEntry } from '../../src/format/catalog.js';
-import { silentLogger } from '../../src/log.js';
-import { LocalDirTarget } from '../../src/targets/local-dir.js';
 import { coffer, expectError, expectExit, json, keygen, ok, onlySet, readLog, tempDir, useTempDirs, volumeFrames, volumeName } from '../helpers/cli.js';
 import type { Keys, Run } from '../helpers/cli.js';
+import { makeSet } from '../helpers/hostile.js';
 import { expectNothingWrong, listTree, writeRandom } from '../helpers/tree.js';
 
 useTempDirs();
@@ -148,47 +141,18 @@ describe('key failures', () => {
   });
 });
 
-/** A set whose tar holds the given names, each a small file with a matching catalog record. */
-function crafted(names: string[]): SetContent {
-  return (catalog) =>
-    (async function* () {
-      const pack = tarPack();
-      let total = 0;
-      const push = pack.push.bind(pack);
-      (pack as unknown as { push: (b: Buffer | null) => boolean }).push = (b: Buffer | null) => {
-        if (b) total += b.length;
-        return push(b);
-      };
-      const producing = (async () => {
-        for (const name of names) {
-          const body = Buffer.from(`body of ${name}\n`);
-          const offset = total;
-          await new Promise<void>((resolve, reject) => pack.entry({ name, type: 'file', mode: 0o644, mtime: new Date(1_600_000_000_000), size: body.length }, body, (err) => (err ? reject(err) : resolve())));
-          const rec: CatalogEntry = { path: name, type: 'file', size: body.length, mode: 0o644, mtime: 1_600_000_000, uid: 0, gid: 0, offset, end: offset + 512 + body.length, sha256: createHash('sha256').update(body).digest('hex') };
-          await catalog.add(rec);
-        }
-        pack.finalize();
-      })();
-      producing.catch((err: unknown) => pack.destroy(err as Error));
-      for await (const chunk of pack as AsyncIterable<Buffer>) yield chunk;
-      await producing;
-    })();
-}
-
 describe('a refused path', () => {
-  let t: LocalDirTarget;
+  let crafted: string;
 
   beforeAll(async () => {
-    t = await LocalDirTarget.open(join(dir, 'crafted'), { create: true });
-    await writeSet(
-      { target: t, recipients: [await loadPublicKey(keys.pub)], volumeSize: 1024 * 1024, chunkSize: 64 * 1024, compression: 'deflate', pad: false, label: '', log: silentLogger, progress: { start() {}, add() {}, done() {} } },
-      crafted(['fine.txt', '../escape.txt', '/abs/evil.txt']),
-    );
+    crafted = join(dir, 'crafted');
+    const names = ['fine.txt', '../escape.txt', '/abs/evil.txt'];
+    await makeSet(crafted, names.map((name) => ({ header: { name, type: 'file' as const }, body: Buffer.from(`body of ${name}\n`) })), keys.pub);
   });
 
   it('restore: restore-path-refused for each entry (path, reason), then exit 3 and integrity-failure', async () => {
     const to = join(dir, 'r-crafted');
-    const { r, log } = await logged(['restore', t.display, '--to', to, '--identity', keys.identity, '--json'], 3);
+    const { r, log } = await logged(['restore', crafted, '--to', to, '--identity', keys.identity, '--json'], 3);
     expect(json(r).refused.map((x: any) => x.path)).toEqual(['../escape.txt', '/abs/evil.txt']);
     const refused = log.filter((l) => l.event === 'restore-path-refused');
     expect(refused.map((l) => [l.level, l.path, l.reason])).toEqual([
@@ -204,7 +168,7 @@ describe('a refused path', () => {
   });
 
   it('drill: restore-path-refused for each entry, exit 3 and integrity-failure', async () => {
-    const { log } = await logged(['drill', t.display, '--identity', keys.identity], 3);
+    const { log } = await logged(['drill', crafted, '--identity', keys.identity], 3);
     expect(log.filter((l) => l.event === 'restore-path-refused')).toHaveLength(2);
     expect(one(log, 'integrity-failure')).toMatchObject({ level: ERROR, code: 'path-refused' });
   });
