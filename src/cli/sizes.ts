@@ -28,3 +28,8 @@ export function parseWorkers(text: string): number {
   return Number(text);
 }
 
+
+/** "1 file", "2 files": counts in the one-line summaries. */
+export function count(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}

@@ -8,7 +8,7 @@ import { openTarget } from '../../targets/target.js';
 import type { Context } from '../context.js';
 import { readPassphrase, readRecipients } from '../keys.js';
 import { printJson, printWarnings, say, warningsJson } from '../output.js';
-import { formatBytes, parseSize, parseWorkers } from '../sizes.js';
+import { count, formatBytes, parseSize, parseWorkers } from '../sizes.js';
 
 export interface BackupFlags {
   to: string;
@@ -62,7 +62,7 @@ export async function backup(sources: string[], flags: BackupFlags, ctx: Context
     printJson({ ok: true, exitCode: code, command: 'backup', target: target.display, set: r.set, label: r.label, entries: r.entries, files: r.files, sourceBytes: r.sourceBytes, storedBytes: r.storedBytes, volumes: r.volumes, signer: r.signer, seconds: r.seconds, warnings: warningsJson(r.warnings) });
   } else {
     printWarnings(r.warnings);
-    say(`set ${r.set}: ${r.files} files (${formatBytes(r.sourceBytes)}) in ${r.volumes.length} volume${r.volumes.length === 1 ? '' : 's'}, ${formatBytes(r.storedBytes)} stored, ${r.seconds.toFixed(1)} s${r.warnings.count ? `, ${r.warnings.count} warning${r.warnings.count === 1 ? '' : 's'}` : ''}`);
+    say(`set ${r.set}: ${count(r.files, 'file')} (${formatBytes(r.sourceBytes)}) in ${count(r.volumes.length, 'volume')}, ${formatBytes(r.storedBytes)} stored, ${r.seconds.toFixed(1)} s${r.warnings.count ? `, ${count(r.warnings.count, 'warning')}` : ''}`);
   }
   return code;
 }

@@ -8,7 +8,7 @@ import type { Context } from '../context.js';
 import { openForReading, trustKey } from '../open.js';
 import type { SetFlags } from '../open.js';
 import { printJson, printWarnings, say, warningsJson } from '../output.js';
-import { formatBytes, parseWorkers } from '../sizes.js';
+import { count, formatBytes, parseWorkers } from '../sizes.js';
 import { ExitCode, UsageError, ioError } from '../../errors.js';
 
 /**
@@ -66,7 +66,7 @@ export async function drill(targetSpec: string, setArg: string | undefined, flag
     if (ctx.json) printJson(report);
     else {
       printWarnings(r.warnings);
-      say(`drill of set ${s.set}: ${stored.volumes.length} volumes verified in ${verifySeconds.toFixed(1)} s; ${r.files} files (${formatBytes(r.bytes)}) restored and hash-checked in ${r.seconds.toFixed(1)} s`);
+      say(`drill of set ${s.set}: ${count(stored.volumes.length, 'volume')} verified in ${verifySeconds.toFixed(1)} s; ${count(r.files, 'file')} (${formatBytes(r.bytes)}) restored and hash-checked in ${r.seconds.toFixed(1)} s`);
       if (comparison) {
         say(`compared with ${resolve(flags.against!)}: ${comparison.same} same, ${comparison.changed.length} changed, ${comparison.missing.length} missing from the backup, ${comparison.extra.length} only in the backup`);
         for (const p of comparison.changed.slice(0, 20)) say(`  changed: ${p}`);

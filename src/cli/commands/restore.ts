@@ -3,7 +3,7 @@ import type { Context } from '../context.js';
 import { openForReading } from '../open.js';
 import type { SetFlags } from '../open.js';
 import { printJson, printWarnings, say, warningsJson } from '../output.js';
-import { formatBytes, parseWorkers } from '../sizes.js';
+import { count, formatBytes, parseWorkers } from '../sizes.js';
 import { ExitCode } from '../../errors.js';
 
 export async function restore(targetSpec: string, setArg: string | undefined, flags: SetFlags & { to: string; include?: string[] }, ctx: Context): Promise<number> {
@@ -18,7 +18,7 @@ export async function restore(targetSpec: string, setArg: string | undefined, fl
   } else {
     printWarnings(r.warnings);
     for (const x of r.refused) process.stderr.write(`coffer: error: refused ${JSON.stringify(x.path)}: ${x.reason}\n`);
-    say(`set ${r.set}: restored ${r.files} files (${formatBytes(r.bytes)}) to ${r.to} in ${r.seconds.toFixed(1)} s${r.refused.length ? `, ${r.refused.length} entries refused` : ''}`);
+    say(`set ${r.set}: restored ${count(r.files, 'file')} (${formatBytes(r.bytes)}) to ${r.to} in ${r.seconds.toFixed(1)} s${r.refused.length ? `, ${r.refused.length} entries refused` : ''}`);
   }
   return code;
 }

@@ -6,7 +6,7 @@ import { readOptionalKeySource } from '../keys.js';
 import { openTargetSet, trustKey } from '../open.js';
 import type { SetFlags } from '../open.js';
 import { printJson, say } from '../output.js';
-import { formatBytes, parseWorkers } from '../sizes.js';
+import { count, formatBytes, parseWorkers } from '../sizes.js';
 
 export async function verify(targetSpec: string, setArg: string | undefined, flags: SetFlags, ctx: Context): Promise<number> {
   const started = Date.now();
@@ -38,8 +38,8 @@ export async function verify(targetSpec: string, setArg: string | undefined, fla
   if (ctx.json) printJson(result);
   else {
     const sig = signature.signed ? `signed by ${signature.signer}${signature.trusted ? ' (trusted)' : ''}` : 'unsigned';
-    const what = contents ? `${contents.files} files (${formatBytes(contents.bytes)}) authenticated and hashed` : 'volume hashes match (no key: contents not checked)';
-    say(`set ${set}: ok, ${manifest.volumes.length} volume${manifest.volumes.length === 1 ? '' : 's'}, ${sig}, ${what}, ${seconds.toFixed(1)} s`);
+    const what = contents ? `${count(contents.files, 'file')} (${formatBytes(contents.bytes)}) authenticated and hashed` : 'volume hashes match (no key: contents not checked)';
+    say(`set ${set}: ok, ${count(manifest.volumes.length, 'volume')}, ${sig}, ${what}, ${seconds.toFixed(1)} s`);
   }
   return 0;
 }
