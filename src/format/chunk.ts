@@ -27,8 +27,10 @@ export type ChunkFlag = (typeof ChunkFlag)[keyof typeof ChunkFlag];
 export const Codec = { none: 0, deflate: 1, zstd: 2 } as const;
 export type Codec = (typeof Codec)[keyof typeof Codec];
 
-/** Sealed bytes of an end chunk: codec byte of an empty payload plus the tag. */
-export const END_FRAME_BYTES = FRAME_PREFIX_BYTES + 1 + TAG_BYTES;
+/** Sealed body of an end chunk: codec byte of an empty payload plus the tag. */
+export const END_SEALED_BYTES = 1 + TAG_BYTES;
+/** A whole end frame: length prefix and sealed body. */
+export const END_FRAME_BYTES = FRAME_PREFIX_BYTES + END_SEALED_BYTES;
 
 export function chunkAad(setId: Uint8Array, volumeIndex: number, chunkIndex: number, flag: ChunkFlag): Buffer {
   return Buffer.concat([setId, u32(volumeIndex), u64(chunkIndex), Buffer.of(flag)]);

@@ -5,20 +5,39 @@
  */
 import { compressChunk } from '../backup/compress.js';
 import type { CompressionChoice } from '../backup/compress.js';
+import { nodeAead } from '../crypto/aead.js';
 import { payloadPlaintext } from '../restore/payload.js';
 
-export type ChunkJob =
-  | { op: 'compress'; choice: CompressionChoice; data: Uint8Array }
-  | { op: 'decode'; codec: number; data: Uint8Array; chunkSize: number };
+/** A data frame to authenticate, decrypt, unpad and decompress; `data` is the sealed body. */
+export interface DecodeJob {
+  op: 'decode';
+  key: Uint8Array;
+  nonce: Uint8Array;
+  aad: Uint8Array;
+  data: Uint8Array;
+  chunkSize: number;
+}
 
-export type ChunkResult = { codec: number; bytes: Uint8Array } | { plain: Uint8Array | null };
+export type ChunkJob = { op: 'compress'; choice: CompressionChoice; data: Uint8Array } | DecodeJob;
+
+/** Why a data frame yields no plaintext: it does not authenticate, or its payload is malformed. */
+export type DecodeFailure = 'authentication' | 'payload';
+
+export type ChunkResult = { codec: number; bytes: Uint8Array } | { plain: Uint8Array } | { failed: DecodeFailure };
 
 export function runChunkJob(job: ChunkJob): ChunkResult {
   if (job.op === 'compress') {
     const c = compressChunk(asBuffer(job.data), job.choice);
     return { codec: c.codec, bytes: c.bytes };
   }
-  return { plain: payloadPlaintext(job.codec, asBuffer(job.data), job.chunkSize) ?? null };
+  return decodeFrame(job);
+}
+
+function decodeFrame(job: DecodeJob): ChunkResult {
+  const opened = nodeAead.open(job.key, job.nonce, job.data, job.aad);
+  if (!opened || opened.length < 1) return { failed: 'authentication' };
+  const plain = payloadPlaintext(opened[0]!, opened.subarray(1), job.chunkSize);
+  return plain ? { plain } : { failed: 'payload' };
 }
 
 export function asBuffer(b: Uint8Array): Buffer {

@@ -10,9 +10,11 @@ port.on('message', (msg: { id: number; job: ChunkJob }) => {
     if ('bytes' in r) {
       const bytes = owned(r.bytes);
       port.postMessage({ id: msg.id, result: { codec: r.codec, bytes } }, [bytes.buffer as ArrayBuffer]);
+    } else if ('plain' in r) {
+      const plain = owned(r.plain);
+      port.postMessage({ id: msg.id, result: { plain } }, [plain.buffer as ArrayBuffer]);
     } else {
-      const plain = r.plain && owned(r.plain);
-      port.postMessage({ id: msg.id, result: { plain } }, plain ? [plain.buffer as ArrayBuffer] : []);
+      port.postMessage({ id: msg.id, result: r });
     }
   } catch (err) {
     port.postMessage({ id: msg.id, error: err instanceof Error ? err.message : String(err) });

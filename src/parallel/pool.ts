@@ -1,6 +1,6 @@
 /**
- * A pool of worker threads for per-chunk work (compress on backup; open the
- * padding and decompress on restore and verify). Callers bound how much is in
+ * A pool of worker threads for per-chunk work (compress on backup; decrypt, unpad
+ * and decompress on restore and verify). Callers bound how much is in
  * flight (stream/ordered-map.ts keeps order and applies backpressure); the
  * pool only hands each job to an idle worker. With 0 workers, or when the
  * compiled worker script is not there (tests that import src/ directly), the
@@ -11,7 +11,8 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { asBuffer, owned, runChunkJob } from './chunk-jobs.js';
-import type { ChunkJob, ChunkResult } from './chunk-jobs.js';
+import type { ChunkJob, ChunkResult, DecodeFailure } from './chunk-jobs.js';
+import type { DataFrameParams } from '../restore/decrypt.js';
 import type { CompressedChunk, CompressionChoice } from '../backup/compress.js';
 import type { Codec } from '../format/chunk.js';
 
@@ -19,10 +20,12 @@ export interface ChunkWork {
   /** How many jobs can usefully run at once. */
   readonly parallelism: number;
   compress(data: Buffer, choice: CompressionChoice): Promise<CompressedChunk>;
-  /** Unpads and decompresses a chunk's payload; undefined when malformed. */
-  decode(codec: number, data: Buffer, chunkSize: number): Promise<Buffer | undefined>;
+  /** Authenticates and decrypts a sealed data frame, then unpads and decompresses its payload. */
+  decode(frame: DataFrameParams, sealed: Buffer, chunkSize: number): Promise<Decoded>;
   close(): Promise<void>;
 }
+
+export type Decoded = { plain: Buffer } | { failed: DecodeFailure };
 
 const WORKER_SCRIPT = new URL('./chunk-worker.js', import.meta.url);
 
@@ -40,7 +43,7 @@ function inProcess(): ChunkWork {
   return {
     parallelism: 1,
     compress: async (data, choice) => toCompressed(runChunkJob({ op: 'compress', choice, data })),
-    decode: async (codec, data, chunkSize) => toPlain(runChunkJob({ op: 'decode', codec, data, chunkSize })),
+    decode: async (frame, sealed, chunkSize) => toDecoded(runChunkJob({ op: 'decode', ...frame, data: sealed, chunkSize })),
     close: async () => {},
   };
 }
@@ -50,9 +53,10 @@ function toCompressed(r: ChunkResult): CompressedChunk {
   return { codec: r.codec as Codec, bytes: asBuffer(r.bytes) };
 }
 
-function toPlain(r: ChunkResult): Buffer | undefined {
-  if (!('plain' in r)) throw new Error('worker answered a decode job with something else');
-  return r.plain ? asBuffer(r.plain) : undefined;
+function toDecoded(r: ChunkResult): Decoded {
+  if ('plain' in r) return { plain: asBuffer(r.plain) };
+  if ('failed' in r) return r;
+  throw new Error('worker answered a decode job with something else');
 }
 
 interface Pending {
@@ -97,8 +101,10 @@ class WorkerPool implements ChunkWork {
     return this.submit({ op: 'compress', choice, data: owned(data) }).then(toCompressed);
   }
 
-  decode(codec: number, data: Buffer, chunkSize: number): Promise<Buffer | undefined> {
-    return this.submit({ op: 'decode', codec, data: owned(data), chunkSize }).then(toPlain);
+  decode(frame: DataFrameParams, sealed: Buffer, chunkSize: number): Promise<Decoded> {
+    // Copies of key, nonce and AAD that own their memory: a view into Node's shared pool would clone the whole pool.
+    const own = (b: Buffer) => new Uint8Array(b);
+    return this.submit({ op: 'decode', key: own(frame.key), nonce: own(frame.nonce), aad: own(frame.aad), data: owned(sealed), chunkSize }).then(toDecoded);
   }
 
   /**

@@ -6,7 +6,7 @@
  */
 import type { Aead } from '../crypto/aead.js';
 import { volumeKey } from '../crypto/kdf.js';
-import { chunkAad, chunkNonce, ChunkFlag, TAG_BYTES } from '../format/chunk.js';
+import { chunkAad, chunkNonce, ChunkFlag, END_SEALED_BYTES } from '../format/chunk.js';
 
 export interface OpenedChunk {
   flag: ChunkFlag;
@@ -14,7 +14,12 @@ export interface OpenedChunk {
   data: Buffer;
 }
 
-const END_SEALED_BYTES = 1 + TAG_BYTES;
+/** What opening one data frame needs, so it can be done away from the opener (on a worker). */
+export interface DataFrameParams {
+  key: Buffer;
+  nonce: Buffer;
+  aad: Buffer;
+}
 
 export class ChunkOpener {
   private keys = new Map<number, Buffer>();
@@ -33,6 +38,10 @@ export class ChunkOpener {
       this.keys.set(volumeIndex, k);
     }
     return k;
+  }
+
+  dataFrame(volumeIndex: number, chunkIndex: number): DataFrameParams {
+    return { key: this.key(volumeIndex), nonce: chunkNonce(chunkIndex), aad: chunkAad(this.setId, volumeIndex, chunkIndex, ChunkFlag.data) };
   }
 
   open(volumeIndex: number, chunkIndex: number, sealed: Buffer): OpenedChunk | undefined {

@@ -2,7 +2,8 @@
  * Volumes -> the bytes of the set's tar stream within the ranges asked for.
  * Volumes are read in order, and only those holding a needed chunk; chunks
  * outside the ranges are skipped without decrypting. Every chunk read is
- * authenticated, decompressed within the chunk size and length-checked.
+ * authenticated, decrypted and decompressed within the chunk size on the
+ * worker pool, several at once, and length-checked in order.
  */
 import { IntegrityError } from '../errors.js';
 import { volumeName } from '../format/manifest.js';
@@ -10,22 +11,20 @@ import type { OpenedSet } from '../set/open-set.js';
 import { manifestOf } from '../set/open-set.js';
 import type { ChunkWork } from '../parallel/pool.js';
 import { orderedMap } from '../stream/ordered-map.js';
-import { readVolumeChunks } from './volume-reader.js';
+import { chunkTampered, readVolumeChunks } from './volume-reader.js';
 import type { DataChunk, VolumeEnd } from './volume-reader.js';
 import { firstTarChunk } from './plan.js';
 import type { TarRange } from './plan.js';
 
-async function plainOf(s: OpenedSet, work: ChunkWork, volume: string, chunkSize: number, c: DataChunk): Promise<Buffer> {
-  const plain = await work.decode(c.codec, c.data, chunkSize);
-  if (!plain) throw new IntegrityError('chunk-corrupt', `${volume}: chunk ${c.chunkIndex} does not decompress`, { where: { set: s.set, volume, chunk: c.chunkIndex } });
-  return plain;
+/** A data chunk's plaintext; fails as the volume reader would have, naming volume and chunk. */
+export async function plainOf(s: OpenedSet, work: ChunkWork, volume: string, c: DataChunk): Promise<Buffer> {
+  const r = await work.decode(s.keys.opener.dataFrame(c.volumeIndex, c.chunkIndex), c.sealed, c.chunkSize);
+  if ('plain' in r) return r.plain;
+  if (r.failed === 'authentication') throw chunkTampered({ set: s.set, name: volume }, c.chunkIndex);
+  throw new IntegrityError('chunk-corrupt', `${volume}: chunk ${c.chunkIndex} does not decompress`, { where: { set: s.set, volume, chunk: c.chunkIndex } });
 }
 
-/**
- * Tar bytes of the given ranges (sorted, disjoint), using the manifest's
- * volume list. Chunks are decompressed on the worker pool, several at once,
- * and come back in order.
- */
+/** Tar bytes of the given ranges (sorted, disjoint), using the manifest's volume list. */
 export async function* tarBytes(s: OpenedSet, ranges: TarRange[], work: ChunkWork): AsyncGenerator<Buffer> {
   const m = manifestOf(s);
   const size = m.chunkSize;
@@ -42,7 +41,7 @@ export async function* tarBytes(s: OpenedSet, ranges: TarRange[], work: ChunkWor
     const exp = { set: s.set, setId: s.setId, name: v.name, index: v.index, firstChunk: v.firstChunk, sha256: v.sha256, size: v.size, last: v.index === m.volumes.length };
     const chunks = readVolumeChunks(s.target, exp, s.keys, (g) => wantTar(g - (v.index - 1)));
     const window = Math.max(2, work.parallelism * 2);
-    for await (const { c, plain } of orderedMap(chunks, window, async (c) => ({ c, plain: await plainOf(s, work, v.name, size, c) }))) {
+    for await (const { c, plain } of orderedMap(chunks, window, async (c) => ({ c, plain: await plainOf(s, work, v.name, c) }))) {
       const chunkStart = (c.chunkIndex - (v.index - 1)) * size;
       const expected = Math.min(size, m.tarBytes - chunkStart);
       if (plain.length !== expected) throw new IntegrityError('chunk-corrupt', `${v.name}: chunk ${c.chunkIndex} holds ${plain.length} bytes, expected ${expected}`, { where: { set: s.set, volume: v.name, chunk: c.chunkIndex } });
@@ -69,7 +68,7 @@ export async function* tarBytesFromVolumes(s: OpenedSet, work: ChunkWork): Async
       const c = r.value;
       // Only the set's last chunk may be shorter than the chunk size.
       if (shortSeen) throw new IntegrityError('chunk-corrupt', `${shortSeen} is shorter than the chunk size but is not the last`, { where: { set: s.set, volume: name, chunk: c.chunkIndex } });
-      const plain = await plainOf(s, work, name, c.chunkSize, c);
+      const plain = await plainOf(s, work, name, c);
       if (plain.length < c.chunkSize) shortSeen = `${name}: chunk ${c.chunkIndex}`;
       yield plain;
     }

@@ -5,13 +5,15 @@
  * frame is whole and authenticates with the expected index, the volume ends
  * with the expected end chunk and nothing follows it, and the bytes hash to
  * what the manifest recorded. Chunks the caller does not want are framed and
- * hashed but not decrypted.
+ * hashed but not decrypted. Data frames are handed on sealed: the caller
+ * authenticates and decrypts them (on the worker pool, see tar-source.ts);
+ * end frames are opened here, as the volume's end depends on them.
  */
 import { createHash } from 'node:crypto';
 import { hmacSha256 } from '../crypto/kdf.js';
 import { constantTimeEqual } from '../crypto/keys.js';
 import { IntegrityError, TargetError } from '../errors.js';
-import { ChunkFlag, FRAME_PREFIX_BYTES, maxSealedBytes } from '../format/chunk.js';
+import { ChunkFlag, END_SEALED_BYTES, FRAME_PREFIX_BYTES, maxSealedBytes } from '../format/chunk.js';
 import { decodeVolumeHeader, HEADER_PREFIX_BYTES, volumeHeaderLength } from '../format/volume-header.js';
 import type { VolumeHeader } from '../format/volume-header.js';
 import { setIdText } from '../format/set-id.js';
@@ -37,17 +39,24 @@ export interface VolumeKeys {
   headerMacKey: Buffer;
 }
 
+/** A data frame, still sealed. */
 export interface DataChunk {
+  volumeIndex: number;
   chunkIndex: number;
   /** The set's plaintext chunk size, from the volume header. */
   chunkSize: number;
-  codec: number;
-  data: Buffer;
+  sealed: Buffer;
 }
 
 export interface VolumeEnd {
   endsSet: boolean;
   nextChunk: number;
+}
+
+export function chunkTampered(exp: { set: string; name: string }, chunkIndex: number): IntegrityError {
+  return new IntegrityError('chunk-tampered', `${exp.name}: chunk ${chunkIndex} failed authentication (corrupt, tampered or out of order)`, {
+    where: { set: exp.set, volume: exp.name, chunk: chunkIndex },
+  });
 }
 
 export async function openVolumeStream(target: Target, exp: { set: string; name: string }) {
@@ -93,21 +102,16 @@ export async function* readVolumeChunks(
       if (prefix.length === 0) throw fail('volume-truncated', `truncated after chunk ${chunkIndex - 1} (its end chunk is missing)`, chunkIndex);
       if (prefix.length < FRAME_PREFIX_BYTES) throw fail('volume-truncated', `truncated inside the length of chunk ${chunkIndex}`, chunkIndex);
       const length = prefix.readUInt32BE(0);
-      if (length > maxSealed || length < 17) throw fail('chunk-corrupt', `chunk ${chunkIndex} has an impossible length ${length} (corrupt or tampered)`, chunkIndex);
+      if (length > maxSealed || length < END_SEALED_BYTES) throw fail('chunk-corrupt', `chunk ${chunkIndex} has an impossible length ${length} (corrupt or tampered)`, chunkIndex);
       const sealed = await r.read(length);
       if (sealed.length < length) throw fail('volume-truncated', `truncated inside chunk ${chunkIndex}`, chunkIndex);
-      const isEnd = length === 17;
-      if (!isEnd && !want(chunkIndex)) {
+      if (length !== END_SEALED_BYTES) {
+        if (want(chunkIndex)) yield { volumeIndex: exp.index, chunkIndex, chunkSize: header.chunkSize, sealed };
         chunkIndex++;
         continue;
       }
       const opened = keys.opener.open(exp.index, chunkIndex, sealed);
-      if (!opened) throw fail('chunk-tampered', `chunk ${chunkIndex} failed authentication (corrupt, tampered or out of order)`, chunkIndex);
-      if (opened.flag === ChunkFlag.data) {
-        yield { chunkIndex, chunkSize: header.chunkSize, codec: opened.codec, data: opened.data };
-        chunkIndex++;
-        continue;
-      }
+      if (!opened) throw chunkTampered(exp, chunkIndex);
       const endsSet = opened.flag === ChunkFlag.endOfSet;
       if (!(await r.atEnd())) throw fail('trailing-data', `unexpected bytes after its end chunk ${chunkIndex}`, chunkIndex);
       if (exp.last === true && !endsSet) throw fail('set-truncated', 'the set continues after this volume, but the manifest lists no later volume');

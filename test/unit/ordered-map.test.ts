@@ -107,8 +107,19 @@ describe('orderedMap', () => {
       for await (const r of orderedMap(probe.source, 4, async (i) => i)) out.push(r);
     };
     await expect(run()).rejects.toThrow('source failed at 30');
-    expect(out.length).toBeLessThanOrEqual(30);
-    expect(out).toEqual(Array.from({ length: out.length }, (_, i) => i));
+    expect(out).toEqual(Array.from({ length: 30 }, (_, i) => i));
+  });
+
+  test("an item's failure is thrown before a later failure of the source", async () => {
+    const probe = countingSource(100, 6);
+    const run = async () => {
+      for await (const _ of orderedMap(probe.source, 4, async (i) => {
+        await new Promise((r) => setTimeout(r, 5));
+        if (i === 4) throw new Error('item 4 failed');
+        return i;
+      })) void _;
+    };
+    await expect(run()).rejects.toThrow('item 4 failed');
   });
 
   test('a consumer that stops early closes the source', async () => {

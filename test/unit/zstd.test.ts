@@ -4,6 +4,7 @@ import { zstdCompress, zstdContentSize, zstdDecompress, zstdDecompressPortable }
 // The compiled pool: only there does the worker script exist (npm test compiles first).
 import { chunkWork } from '../../dist/parallel/pool.js';
 import { Codec } from '../../src/format/chunk.js';
+import { nodeAead } from '../../src/crypto/aead.js';
 
 const text = Buffer.from('the quick brown fox jumps over the lazy dog, again and again; '.repeat(4000));
 
@@ -48,6 +49,7 @@ describe.each([
 });
 
 describe('the chunk worker pool', () => {
+  const frame = { key: randomBytes(32), nonce: randomBytes(12), aad: randomBytes(30) };
   test('compresses and decodes the same as in-process, in and out of worker threads', async () => {
     const inProcess = chunkWork(0);
     const pool = chunkWork(2);
@@ -58,10 +60,18 @@ describe('the chunk worker pool', () => {
       const b = await pool.compress(Buffer.from(data), 'zstd');
       expect(a.codec).toBe(Codec.zstd);
       expect(b.codec).toBe(a.codec);
-      expect((await pool.decode(b.codec, b.bytes, data.length))?.equals(data)).toBe(true);
-      expect(await pool.decode(Codec.zstd, Buffer.from('not zstd at all'), data.length)).toBeUndefined();
+      const sealed = (codec: number, bytes: Buffer) => nodeAead.seal(frame.key, frame.nonce, Buffer.concat([Buffer.of(codec), bytes]), frame.aad);
+      const plainOf = async (work: typeof pool, s: Buffer, size: number) => {
+        const r = await work.decode(frame, s, size);
+        return 'plain' in r ? r.plain : r.failed;
+      };
+      expect((await plainOf(pool, sealed(b.codec, b.bytes), data.length)) as Buffer).toEqual(data);
+      expect(await plainOf(pool, sealed(Codec.zstd, Buffer.from('not zstd at all')), data.length)).toBe('payload');
+      const tampered = sealed(b.codec, b.bytes);
+      tampered[10]! ^= 1;
+      expect(await plainOf(pool, tampered, data.length)).toBe('authentication');
       const many = await Promise.all(Array.from({ length: 20 }, (_, i) => pool.compress(Buffer.from(text.subarray(i)), 'deflate')));
-      for (const [i, c] of many.entries()) expect((await inProcess.decode(c.codec, c.bytes, text.length))?.equals(text.subarray(i))).toBe(true);
+      for (const [i, c] of many.entries()) expect((await plainOf(inProcess, sealed(c.codec, c.bytes), text.length)) as Buffer).toEqual(text.subarray(i));
     } finally {
       await pool.close();
       await inProcess.close();

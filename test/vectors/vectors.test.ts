@@ -3,8 +3,8 @@
  * `restore --volumes-only` takes: openSetFromVolumes (volume header decode,
  * set id check, unwrapDataKey -> KeyError), then readVolumeChunks (header
  * MAC, volume index and first chunk, frames, AES-256-GCM with the expected
- * index and flag, end chunk, trailing bytes), then payloadPlaintext (padding,
- * codec) capped at the chunk size. Failures must be the right class with the vector's code,
+ * index and flag, end chunk, trailing bytes), then plainOf (AES-256-GCM of
+ * data chunks, padding, codec, capped at the chunk size). Failures must be the right class with the vector's code,
  * not just "throws". Each vector is read twice: whole, and in 7-byte pieces
  * so headers and frames straddle reads.
  */
@@ -13,13 +13,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { payloadPlaintext } from '../../src/restore/payload.js';
+import { chunkWork } from '../../src/parallel/pool.js';
+import { plainOf } from '../../src/restore/tar-source.js';
 import { parseIdentity } from '../../src/crypto/identity-file.js';
 import type { KeySource } from '../../src/crypto/keys.js';
 import { IntegrityError, KeyError } from '../../src/errors.js';
 import { volumeName } from '../../src/format/manifest.js';
 import { parseSetIdText } from '../../src/format/set-id.js';
-import { decodeVolumeHeader, volumeHeaderLength } from '../../src/format/volume-header.js';
 import { readVolumeChunks } from '../../src/restore/volume-reader.js';
 import { openSetFromVolumes } from '../../src/set/open-set.js';
 import { MemoryTarget } from '../helpers/memory-target.js';
@@ -48,7 +48,6 @@ async function read(v: Vector, slice: number): Promise<string> {
   target.objects.set(`${v.set}/${volumeName(v.volume)}`, v.volumeBytes);
 
   const s = await openSetFromVolumes(target, v.set, keys);
-  const { chunkSize } = decodeVolumeHeader(v.volumeBytes.subarray(0, volumeHeaderLength(v.volumeBytes))).header;
   const name = volumeName(v.volume);
   const exp = {
     set: v.set,
@@ -59,12 +58,8 @@ async function read(v: Vector, slice: number): Promise<string> {
     ...(v.last === 'unknown' ? {} : { last: v.last === 'yes' }),
   };
   const hash = createHash('sha256');
-  for await (const c of readVolumeChunks(target, exp, s.keys)) {
-    const plain = payloadPlaintext(c.codec, c.data, chunkSize);
-    // What restore/tar-source.ts does with a chunk that does not decompress.
-    if (!plain) throw new IntegrityError('chunk-corrupt', `${name}: chunk ${c.chunkIndex} does not decompress`);
-    hash.update(plain);
-  }
+  const work = chunkWork(0);
+  for await (const c of readVolumeChunks(target, exp, s.keys)) hash.update(await plainOf(s, work, name, c));
   return hash.digest('hex');
 }
 
