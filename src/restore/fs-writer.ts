@@ -1,6 +1,13 @@
 /**
  * Archive entries -> files under the restore folder.
  *
+ * Regular files are written by FileWriters (file-writers.ts), on threads
+ * when there are any, so several are in flight while the archive is read
+ * on. An entry whose name, or a folder above it, is a file still in flight
+ * (or a hardlink to one) waits for those to settle first: each entry sees
+ * the tree as a one-at-a-time restore would. Everything else is done here
+ * with synchronous calls, which are short (docs/PERFORMANCE.md).
+ *
  * Guarantees: nothing is written outside the folder. Names that are
  * absolute, contain '..' or NUL, or lead through a symlink or a non-
  * directory are refused and reported; hardlinks must point at a regular
@@ -17,16 +24,17 @@
  * NUL symlink target, a device number the kernel cannot hold, and a name
  * too long for the file system are refused, like unsafe names.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { lstat, link, mkdir, open, rename, symlink, unlink, lchown, lutimes, chmod, chown, utimes } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, renameSync, symlinkSync, unlinkSync, utimesSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { IntegrityError, TargetError, ioError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Warnings } from '../report.js';
 import type { ArchiveEntry, EntryHeader } from './untar.js';
+import { FileWriters } from './file-writers.js';
+import type { FileOutcome, SyscallFailure } from './file-jobs.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -67,6 +75,10 @@ export class FsWriter {
   private readonly dirs: DirMeta[] = [];
   private readonly checkedDirs = new Set<string>();
   private readonly asRoot = process.getuid?.() === 0;
+  /** Final names of files handed to the writers whose outcome has not come back. */
+  private readonly inFlight = new Set<string>();
+  /** The first failure of a file written in the background, thrown at the next write or at finish. */
+  private failure: Error | undefined;
   /** Regular files written (not links or special files), as backup and verify count them. */
   files = 0;
   bytes = 0;
@@ -75,9 +87,11 @@ export class FsWriter {
     private readonly root: string,
     private readonly warnings: Warnings,
     private readonly log: Logger,
+    private readonly writers: FileWriters = new FileWriters(0),
   ) {}
 
   async write(e: ArchiveEntry): Promise<void> {
+    if (this.failure) throw this.failure;
     try {
       await this.writeEntry(e);
     } catch (err) {
@@ -91,9 +105,13 @@ export class FsWriter {
     if (e.path === '.' || e.path === '') return drain(e.body); // the archive's root: the restore folder itself
     const parts = safeComponents(e.path);
     if (typeof parts === 'string') return this.refuse(e, parts);
+    if (this.inFlight.size && this.touchesInFlight(parts, e.header.type === 'link' ? e.header.linkname : null, true)) {
+      await this.writers.settled();
+      if (this.failure) throw this.failure;
+    }
     const parent = await this.parentDir(parts);
     if (typeof parent === 'object') return this.refuse(e, parent.reason);
-    const abs = join(parent, parts[parts.length - 1]!);
+    const abs = `${parent}/${parts[parts.length - 1]!}`;
     const h = e.header;
     switch (h.type) {
       case 'file':
@@ -104,11 +122,11 @@ export class FsWriter {
       case 'symlink':
         if (!h.linkname) return this.refuse(e, 'symlink has an empty target');
         if (h.linkname.includes('\0')) return this.refuse(e, 'symlink target contains a NUL byte');
-        return this.replaceWith(e, abs, parent, (tmp) => symlink(h.linkname ?? '', tmp), true);
+        return this.replaceWith(e, abs, parent, (tmp) => symlinkSync(h.linkname ?? '', tmp), true);
       case 'link':
         return this.hardlink(e, abs, parent);
       case 'fifo':
-        return this.replaceWith(e, abs, parent, (tmp) => execFileAsync('mkfifo', ['-m', '600', tmp]).then(() => undefined));
+        return this.replaceWith(e, abs, parent, (tmp) => execFileAsync('mkfifo', ['-m', '600', tmp]));
       case 'character-device':
       case 'block-device':
         if (!this.asRoot) {
@@ -117,21 +135,22 @@ export class FsWriter {
         }
         // Linux device numbers are 12-bit major, 20-bit minor; mknod fails (EINVAL) on anything else.
         if (!deviceNumber(h.devmajor, 0xfff) || !deviceNumber(h.devminor, 0xfffff)) return this.refuse(e, `invalid device number ${String(h.devmajor)},${String(h.devminor)}`);
-        return this.replaceWith(e, abs, parent, (tmp) =>
-          execFileAsync('mknod', [tmp, h.type === 'block-device' ? 'b' : 'c', String(h.devmajor ?? 0), String(h.devminor ?? 0)]).then(() => undefined));
+        return this.replaceWith(e, abs, parent, (tmp) => execFileAsync('mknod', [tmp, h.type === 'block-device' ? 'b' : 'c', String(h.devmajor ?? 0), String(h.devminor ?? 0)]));
       default:
         this.warnings.add('entry-type-skipped', e.path, `skipped ${e.path}: unsupported entry type ${String(h.type)}`);
         return drain(e.body);
     }
   }
 
-  /** Applies directory metadata, deepest first, once every entry is written. */
+  /** Waits for the files in flight, then applies directory metadata, deepest first. */
   async finish(): Promise<void> {
+    await this.writers.settled();
+    if (this.failure) throw this.failure;
     for (const d of this.dirs.reverse()) {
       try {
-        if (this.asRoot) await chown(d.abs, d.uid, d.gid);
-        await chmod(d.abs, d.mode);
-        if (d.mtime) await utimes(d.abs, d.mtime, d.mtime);
+        if (this.asRoot) chownSync(d.abs, d.uid, d.gid);
+        chmodSync(d.abs, d.mode);
+        if (d.mtime) utimesSync(d.abs, d.mtime, d.mtime);
       } catch (err) {
         throw ioError('set metadata of', d.abs, err);
       }
@@ -139,25 +158,54 @@ export class FsWriter {
   }
 
   private async refuse(e: ArchiveEntry, reason: string): Promise<void> {
-    this.refused.push({ path: e.path, reason });
-    this.log.error({ event: 'restore-path-refused', path: e.path, reason }, 'refused archive entry');
+    this.recordRefusal(e.path, reason);
     await drain(e.body);
+  }
+
+  private recordRefusal(path: string, reason: string): void {
+    this.refused.push({ path, reason });
+    this.log.error({ event: 'restore-path-refused', path, reason }, 'refused archive entry');
+  }
+
+  /**
+   * Whether the entry's name, a folder above it, or its hardlink target is a
+   * file still in flight. Above a folder already checked to be one, nothing
+   * in flight can matter: a file renamed onto a folder fails (and is refused).
+   */
+  private touchesInFlight(parts: string[], linkname: string | null, isEntry: boolean): boolean {
+    const parent = parts.length > 1 ? `${this.root}/${parts.slice(0, -1).join('/')}` : this.root;
+    if (this.inFlight.has(`${parent}/${parts[parts.length - 1]!}`)) return true;
+    if (!this.checkedDirs.has(parent)) {
+      let abs = this.root;
+      for (const part of parts.slice(0, -1)) {
+        abs = `${abs}/${part}`;
+        if (this.inFlight.has(abs)) return true;
+      }
+    }
+    if (!isEntry || linkname === null) return false;
+    const target = safeComponents(linkname);
+    return Array.isArray(target) && this.touchesInFlight(target, null, false);
   }
 
   /** Creates (or checks) every directory above the entry; returns its absolute path or why it is refused. */
   private async parentDir(parts: string[]): Promise<string | { reason: string }> {
+    // Safe components hold no '/', '.' or '..': plain concatenation is the normalised path.
+    const dirs = parts.slice(0, -1);
+    if (!dirs.length) return this.root;
+    const parent = `${this.root}/${dirs.join('/')}`;
+    if (this.checkedDirs.has(parent)) return parent;
     let abs = this.root;
-    for (const part of parts.slice(0, -1)) {
-      abs = join(abs, part);
+    for (const part of dirs) {
+      abs = `${abs}/${part}`;
       if (this.checkedDirs.has(abs)) continue;
       try {
-        const st = await lstat(abs);
+        const st = lstatSync(abs);
         if (st.isSymbolicLink()) return { reason: `leads through the symlink ${abs.slice(this.root.length + 1)}` };
         if (!st.isDirectory()) return { reason: `leads through ${abs.slice(this.root.length + 1)}, which is not a directory` };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('inspect', abs, err);
         try {
-          await mkdir(abs, { mode: 0o700 });
+          mkdirSync(abs, { mode: 0o700 });
         } catch (e) {
           throw ioError('create directory', abs, e);
         }
@@ -170,9 +218,9 @@ export class FsWriter {
   private async makeDir(e: ArchiveEntry, abs: string): Promise<void> {
     await drain(e.body);
     try {
-      const st = await lstat(abs).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+      const st = lstatIfAny(abs);
       if (st && !st.isDirectory()) return this.refuse(e, 'a non-directory of that name is already there');
-      if (!st) await mkdir(abs, { mode: 0o700 });
+      if (!st) mkdirSync(abs, { mode: 0o700 });
     } catch (err) {
       throw ioError('create directory', abs, err);
     }
@@ -182,45 +230,53 @@ export class FsWriter {
   }
 
   private async writeFile(e: ArchiveEntry, abs: string, parent: string): Promise<void> {
-    const h = e.header;
     const tmp = tempName(parent);
-    let handle;
+    const id = this.writers.begin(tmp, abs);
     try {
-      handle = await open(tmp, 'wx', 0o600);
+      for await (const piece of e.body) {
+        this.writers.data(id, piece);
+        await this.writers.room();
+      }
     } catch (err) {
-      await drain(e.body);
-      throw ioError('create', tmp, err, { path: e.path });
+      this.writers.abort(id);
+      throw err;
     }
-    let ok = false;
+    const m = this.meta(e);
+    const meta = { mode: (e.header.mode ?? 0o644) & 0o7777, uid: this.asRoot ? m.uid : -1, gid: this.asRoot ? m.gid : -1, mtimeMs: m.mtime ? m.mtime.getTime() : null };
+    const expected = e.expected ? { sha256: e.expected.sha256 ?? '', size: e.expected.size } : null;
+    this.inFlight.add(abs);
+    void this.writers.end(id, abs, meta, expected).then((o) => {
+      this.inFlight.delete(abs);
+      this.fileWritten(e.path, abs, tmp, o);
+    });
+  }
+
+  private fileWritten(path: string, abs: string, tmp: string, o: FileOutcome): void {
+    switch (o.status) {
+      case 'written':
+        this.files++;
+        this.bytes += o.size;
+        return;
+      case 'is-directory':
+        return this.recordRefusal(path, 'a directory of that name is already there');
+      case 'mismatch':
+        this.failure ??= new IntegrityError('file-hash-mismatch', `${path}: restored content does not match the catalog's hash`, { where: { path } });
+        return;
+      case 'failed':
+        // A name part past NAME_MAX, or a path past PATH_MAX under this folder: this entry cannot be made here.
+        if (o.failure.code === 'ENAMETOOLONG') return this.recordRefusal(path, 'name too long for this file system');
+        this.failure ??= o.failure.stage === 'create' ? ioError('create', tmp, errorOf(o.failure), { path }) : ioError('write', abs, errorOf(o.failure), { path });
+    }
+  }
+
+  /** Renames over whatever is at `abs`, except a directory: false then, and nothing changed. */
+  private renameIntoPlace(tmp: string, abs: string): boolean {
     try {
-      const hash = createHash('sha256');
-      let size = 0;
-      for await (const piece of e.body as AsyncIterable<Buffer>) {
-        hash.update(piece);
-        size += piece.length;
-        let off = 0;
-        while (off < piece.length) off += (await handle.write(piece, off, piece.length - off)).bytesWritten;
-      }
-      const sha256 = hash.digest('hex');
-      if (e.expected && (e.expected.sha256 !== sha256 || e.expected.size !== size)) {
-        throw new IntegrityError('file-hash-mismatch', `${e.path}: restored content does not match the catalog's hash`, { where: { path: e.path } });
-      }
-      const m = this.meta(e);
-      if (this.asRoot) await handle.chown(m.uid, m.gid);
-      await handle.chmod((h.mode ?? 0o644) & 0o7777);
-      if (m.mtime) await handle.utimes(m.mtime, m.mtime);
-      await handle.close();
-      handle = undefined;
-      if ((await lstat(abs).catch(() => undefined))?.isDirectory()) return this.refuse(e, 'a directory of that name is already there');
-      await rename(tmp, abs);
-      ok = true;
-      this.files++;
-      this.bytes += size;
+      renameSync(tmp, abs);
+      return true;
     } catch (err) {
-      throw err instanceof IntegrityError ? err : ioError('write', abs, err, { path: e.path });
-    } finally {
-      await handle?.close().catch(() => {});
-      if (!ok) await unlink(tmp).catch(() => {});
+      if ((err as NodeJS.ErrnoException).code === 'EISDIR') return false;
+      throw err;
     }
   }
 
@@ -230,8 +286,8 @@ export class FsWriter {
     if (typeof parts === 'string') return this.refuse(e, `hardlink target: ${parts}`);
     const targetParent = await this.parentDir(parts);
     if (typeof targetParent === 'object') return this.refuse(e, `hardlink target ${targetParent.reason}`);
-    const source = join(targetParent, parts[parts.length - 1]!);
-    const st = await lstat(source).catch(() => undefined);
+    const source = `${targetParent}/${parts[parts.length - 1]!}`;
+    const st = lstatQuietly(source);
     if (!st) {
       this.warnings.add('hardlink-target-missing', e.path, `skipped hardlink ${e.path}: its target ${e.header.linkname} was not restored`);
       return;
@@ -239,13 +295,13 @@ export class FsWriter {
     if (!st.isFile()) return this.refuse(e, 'hardlink target is not a regular file');
     // Already a link to that file (an earlier restore): rename(2) of two links to one inode does
     // nothing and would leave the temporary behind.
-    const existing = await lstat(abs).catch(() => undefined);
+    const existing = lstatQuietly(abs);
     if (existing && existing.ino === st.ino && existing.dev === st.dev) return;
-    await this.replaceWith(e, abs, parent, (tmp) => link(source, tmp));
+    await this.replaceWith(e, abs, parent, (tmp) => linkSync(source, tmp));
   }
 
   /** Creates the entry under a temporary name with `make`, sets metadata, renames it into place. */
-  private async replaceWith(e: ArchiveEntry, abs: string, parent: string, make: (tmp: string) => Promise<void>, isSymlink = false): Promise<void> {
+  private async replaceWith(e: ArchiveEntry, abs: string, parent: string, make: (tmp: string) => unknown, isSymlink = false): Promise<void> {
     await drain(e.body);
     const tmp = tempName(parent);
     const h = e.header;
@@ -253,21 +309,20 @@ export class FsWriter {
       await make(tmp);
       if (isSymlink) {
         const m = this.meta(e);
-        if (this.asRoot) await lchown(tmp, m.uid, m.gid);
-        if (m.mtime) await lutimes(tmp, m.mtime, m.mtime);
+        if (this.asRoot) lchownSync(tmp, m.uid, m.gid);
+        if (m.mtime) lutimesSync(tmp, m.mtime, m.mtime);
       } else if (h.type !== 'link') {
         const m = this.meta(e);
-        if (this.asRoot) await chown(tmp, m.uid, m.gid);
-        await chmod(tmp, (h.mode ?? 0o644) & 0o7777);
-        if (m.mtime) await utimes(tmp, m.mtime, m.mtime);
+        if (this.asRoot) chownSync(tmp, m.uid, m.gid);
+        chmodSync(tmp, (h.mode ?? 0o644) & 0o7777);
+        if (m.mtime) utimesSync(tmp, m.mtime, m.mtime);
       }
-      if ((await lstat(abs).catch(() => undefined))?.isDirectory()) {
-        await unlink(tmp);
+      if (!this.renameIntoPlace(tmp, abs)) {
+        unlinkQuietly(tmp);
         return this.refuse(e, 'a directory of that name is already there');
       }
-      await rename(tmp, abs);
     } catch (err) {
-      await unlink(tmp).catch(() => {});
+      unlinkQuietly(tmp);
       throw ioError('create', abs, err, { path: e.path });
     }
   }
@@ -293,8 +348,12 @@ function deviceNumber(n: number | null | undefined, max: number): boolean {
   return n === undefined || n === null || (Number.isSafeInteger(n) && n >= 0 && n <= max);
 }
 
+/** Unique within this process run; O_EXCL (and the random run id) keeps clear of anything already there. */
+const runId = randomBytes(6).toString('hex');
+let tempCounter = 0;
+
 function tempName(dir: string): string {
-  return join(dir, `.coffer-restore-${randomBytes(6).toString('hex')}`);
+  return `${dir}/.coffer-restore-${runId}-${(tempCounter++).toString(36)}`;
 }
 
 /**
@@ -315,6 +374,36 @@ function mtimeOf(h: EntryHeader): Date | undefined {
   return Number.isFinite(t.getTime()) ? t : undefined;
 }
 
-async function drain(body: Readable): Promise<void> {
+async function drain(body: AsyncIterable<Buffer>): Promise<void> {
   for await (const _ of body) void _;
+}
+
+function errorOf(f: SyscallFailure): Error {
+  return Object.assign(new Error(f.message), { code: f.code, syscall: f.syscall });
+}
+
+function lstatIfAny(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** undefined whatever the reason it cannot be inspected. */
+function lstatQuietly(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // nothing there, or the directory went away: nothing left to clean
+  }
 }

@@ -19,7 +19,8 @@ import type { Refusal } from './fs-writer.js';
 import { includeFilter, RangeBuilder } from './plan.js';
 import type { TarRange } from './plan.js';
 import { tarBytes, tarBytesFromVolumes } from './tar-source.js';
-import { chunkWork } from '../parallel/pool.js';
+import { chunkWork, defaultWorkers } from '../parallel/pool.js';
+import { FileWriters } from './file-writers.js';
 import { untar } from './untar.js';
 import type { ArchiveEntry } from './untar.js';
 import type { CatalogEntry } from '../format/catalog.js';
@@ -27,7 +28,7 @@ import type { CatalogEntry } from '../format/catalog.js';
 export interface RestoreOptions {
   to: string;
   include: string[];
-  /** Worker threads for decompression (0: in-process); default: one per core. */
+  /** Worker threads for decryption and for writing files, each (0: in-process); default: one per core. */
   workers?: number;
   log: Logger;
   progress: Progress;
@@ -82,7 +83,8 @@ export async function runRestore(s: OpenedSet, o: RestoreOptions): Promise<Resto
     throw ioError('create the restore folder', root, err);
   }
   const warnings = new Warnings(log);
-  const writer = new FsWriter(root, warnings, log);
+  const writers = new FileWriters(o.workers ?? defaultWorkers());
+  const writer = new FsWriter(root, warnings, log, writers);
   log.info({ event: 'restore-started', to: root, include: o.include, volumesOnly: !s.manifest }, 'restore started');
   let entries = 0;
   const work = chunkWork(o.workers);
@@ -111,6 +113,7 @@ export async function runRestore(s: OpenedSet, o: RestoreOptions): Promise<Resto
   } finally {
     o.progress.done();
     await work.close();
+    await writers.close();
   }
   log.info({ event: 'restore-finished', entries, files: writer.files, bytes: writer.bytes, refused: writer.refused.length, warnings: warnings.count }, 'restore finished');
   return { set: s.set, to: root, entries, files: writer.files, bytes: writer.bytes, refused: writer.refused, seconds: (Date.now() - started) / 1000, warnings };

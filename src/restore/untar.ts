@@ -1,105 +1,121 @@
 /**
- * Tar bytes -> entries (tar-stream extract), each matched against the next
- * expected catalog entry when there is a catalog. The consumer must read or
- * drain each body before asking for the next entry. Names are normalised
- * here (no trailing '/'); whether a name is safe to write is fs-writer's job.
+ * Tar bytes -> entries, each matched against the next expected catalog entry
+ * when there is a catalog. Framing is done here, without a stream per entry:
+ * a body yields slices of the decrypted chunks as they come, never copied,
+ * which is what keeps many small files cheap. The consumer reads or drains
+ * each body before asking for the next entry; what it leaves unread is
+ * skipped. Names are normalised here (no trailing '/'); whether a name is
+ * safe to write is fs-writer's job.
+ *
+ * The archive's bytes authenticated, so a malformed archive was written that
+ * way (by another tool, or crafted): an integrity failure, `tar-corrupt`.
  */
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { extract } from 'tar-stream';
-import type { Header } from 'tar-stream';
-import { CofferError, IntegrityError } from '../errors.js';
+import { IntegrityError } from '../errors.js';
 import type { CatalogEntry } from '../format/catalog.js';
+import { BLOCK_BYTES, blockPadding, decodeHeader, decodeLongName, decodePax, TarFormatError } from '../format/tar-header.js';
+import type { EntryHeader } from '../format/tar-header.js';
+import { ByteReader } from '../stream/byte-reader.js';
 
-/** A parsed tar header; pax records (mtime, uname, ...) as tar-stream leaves them. */
-export type EntryHeader = Header & { pax?: Record<string, string> | null };
+export type { EntryHeader };
 
 export interface ArchiveEntry {
   path: string;
   header: EntryHeader;
-  body: Readable;
+  body: AsyncIterable<Buffer>;
   /** The catalog's record of this entry, when restoring with a manifest. */
   expected?: CatalogEntry;
 }
 
-export async function* untar(bytes: AsyncIterable<Buffer>, catalog?: AsyncIterable<CatalogEntry>): AsyncGenerator<ArchiveEntry> {
-  const ex = extract();
-  let failure: unknown;
-  const feeding = pipeline(Readable.from(bytes), ex).catch((err: unknown) => {
-    failure = err;
-    ex.destroy(err as Error);
+/** PAX and GNU long-name records larger than this are refused; no sane archive comes near it. */
+const MAX_LONG_HEADER_BYTES = 4 * 1024 * 1024;
+
+function malformed(what: string): IntegrityError {
+  return new IntegrityError('tar-corrupt', `the set's tar stream is malformed: ${what}`, {
+    hint: 'its chunks authenticate, so it was written this way: made by another tool, or crafted',
   });
+}
+
+export async function* untar(bytes: AsyncIterable<Buffer>, catalog?: AsyncIterable<CatalogEntry>): AsyncGenerator<ArchiveEntry> {
+  const r = new ByteReader(bytes);
   const expected = catalog?.[Symbol.asyncIterator]();
-  // An entry's body fails when the archive does, with "Stream was destroyed"
-  // or the like: its reader gets the archive's failure instead.
-  const relayed = (entry: Readable): Readable =>
-    Readable.from(
-      (async function* () {
-        try {
-          for await (const b of entry as AsyncIterable<Buffer>) yield b;
-        } catch (err) {
-          await feeding; // the body's failure destroys the extract, so this settles
-          throw malformedTar(failure ?? err);
-        }
-      })(),
-      { objectMode: false },
-    );
+  const exactly = async (n: number): Promise<Buffer> => {
+    const b = await r.read(n);
+    if (b.length < n) throw malformed('unexpected end of data');
+    return b;
+  };
+  let globalPax: Record<string, string> | null = null;
+  let pax: Record<string, string> | null = null;
+  let longPath: string | null = null;
+  let longLink: string | null = null;
   try {
-    for await (const entry of ex as AsyncIterable<Readable & { header: EntryHeader }>) {
-      const path = entry.header.name.replace(/\/+$/, '');
-      // A base-256 size field with a bad lead byte decodes to null, which tar-stream
-      // takes as a size and then waits for forever.
-      const size = entry.header.size;
-      if (!(Number.isSafeInteger(size) && size! >= 0)) {
-        throw new IntegrityError('tar-corrupt', `the set's tar stream is malformed: entry ${JSON.stringify(path)} has an invalid size field`);
+    for (;;) {
+      const block = await r.read(BLOCK_BYTES);
+      if (block.length === 0) break;
+      if (block.length < BLOCK_BYTES) throw malformed('unexpected end of data');
+      let h: EntryHeader | null;
+      try {
+        h = decodeHeader(block);
+      } catch (err) {
+        if (err instanceof TarFormatError) throw malformed(err.message);
+        throw err;
       }
+      if (!h) continue; // end-of-archive blocks; like tar-stream, read on
+      const size = h.size;
+      if (h.type === 'pax-header' || h.type === 'pax-global-header' || h.type === 'gnu-long-path' || h.type === 'gnu-long-link-path') {
+        if (!(Number.isSafeInteger(size) && size! >= 0)) throw malformed(`a ${h.type} record has an invalid size field`);
+        if (size! > MAX_LONG_HEADER_BYTES) throw malformed(`a ${h.type} record exceeds ${MAX_LONG_HEADER_BYTES} bytes`);
+        const record = await exactly(size!);
+        await exactly(blockPadding(size!));
+        if (h.type === 'pax-header') pax = { ...globalPax, ...decodePax(record) };
+        else if (h.type === 'pax-global-header') globalPax = decodePax(record);
+        else if (h.type === 'gnu-long-path') longPath = decodeLongName(record);
+        else longLink = decodeLongName(record);
+        continue;
+      }
+      if (longPath !== null) h.name = longPath;
+      if (longLink !== null) h.linkname = longLink;
+      if (pax) {
+        if (pax.path) h.name = pax.path;
+        if (pax.linkpath) h.linkname = pax.linkpath;
+        if (pax.size) h.size = parseInt(pax.size, 10);
+        h.pax = pax;
+      }
+      longPath = longLink = pax = null;
+      const path = h.name.replace(/\/+$/, '');
+      if (!(Number.isSafeInteger(h.size) && h.size! >= 0)) throw malformed(`entry ${JSON.stringify(path)} has an invalid size field`);
       let record: CatalogEntry | undefined;
       if (expected) {
         const next = await expected.next();
         if (next.done || next.value.path !== path) {
-          entry.resume();
           throw new IntegrityError('catalog-mismatch', `the archive holds ${JSON.stringify(path)} where the catalog expects ${next.done ? 'no more entries' : JSON.stringify(next.value.path)}`);
         }
         record = next.value;
       }
-      // tar-stream never ends the body of a directory that declares a size (it streams none of it).
-      const body = entry.header.type === 'directory' ? Readable.from([]) : relayed(entry);
-      yield { path, header: entry.header, body, ...(record ? { expected: record } : {}) };
-      body.resume();
+      // A directory's size field is not followed by data (tar-stream reads it that way too).
+      const dataBytes = h.type === 'directory' ? 0 : h.size!;
+      let left = dataBytes;
+      const nextPiece = async (): Promise<Buffer> => {
+        const piece = await r.readSome(left);
+        if (!piece.length) throw malformed('unexpected end of data');
+        left -= piece.length;
+        return piece;
+      };
+      const body: AsyncIterable<Buffer> = {
+        async *[Symbol.asyncIterator]() {
+          while (left > 0) yield await nextPiece();
+        },
+      };
+      yield { path, header: h, body, ...(record ? { expected: record } : {}) };
+      while (left > 0) await nextPiece();
+      await exactly(blockPadding(dataBytes));
     }
-    await feeding;
-    if (failure) throw failure;
     if (expected) {
       const next = await expected.next();
       if (!next.done) throw new IntegrityError('catalog-mismatch', `the archive ends before catalog entry ${JSON.stringify(next.value.path)}`);
     }
-  } catch (err) {
-    // A failure of the source seen before this point is the cause; one that
-    // arrives only after the destroy below is its echo ("Premature close").
-    const cause = failure;
-    ex.destroy();
-    await feeding;
-    throw malformedTar(cause ?? err);
   } finally {
     // The consumer may stop early (an error while writing): stop the source too.
-    if (!ex.destroyed) ex.destroy();
-    await feeding;
+    await r.close();
     await expected?.return?.(undefined);
   }
-}
-
-/**
- * tar-stream reports a malformed archive ("Unexpected end of data", "Invalid
- * tar header", "Header exceeds max size") with a plain Error. The bytes
- * authenticated, so the archive was written that way: an integrity failure,
- * not an internal error. Other errors pass through unchanged.
- */
-function malformedTar(err: unknown): unknown {
-  if (!(err instanceof Error) || err.constructor !== Error || err instanceof CofferError) return err;
-  // The first sentence only: "Invalid tar header. Maybe ... it needs to be gunzipped?" is no advice here.
-  const what = err.message.split('. ')[0]!.replace(/^\w/, (c) => c.toLowerCase()).replace(/[.\s]+$/, '');
-  return new IntegrityError('tar-corrupt', `the set's tar stream is malformed: ${what}`, {
-    cause: err,
-    hint: 'its chunks authenticate, so it was written this way: made by another tool, or crafted',
-  });
 }

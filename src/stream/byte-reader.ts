@@ -23,6 +23,7 @@ export class ByteReader {
       }
       const b = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
       this.onBytes?.(b);
+      if (!b.length) continue;
       this.parts.push(b);
       this.held += b.length;
     }
@@ -45,6 +46,19 @@ export class ByteReader {
     }
     this.held -= take;
     this.position += take;
+    return out;
+  }
+
+  /** Returns 1 to n bytes of what comes next, never copying (n > 0); empty only at the end of the stream. */
+  async readSome(n: number): Promise<Buffer> {
+    await this.fill(1);
+    const first = this.parts[0];
+    if (!first) return Buffer.alloc(0);
+    const out = first.subarray(0, n);
+    if (out.length === first.length) this.parts.shift();
+    else this.parts[0] = first.subarray(out.length);
+    this.held -= out.length;
+    this.position += out.length;
     return out;
   }
 

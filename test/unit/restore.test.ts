@@ -170,12 +170,16 @@ describe('FsWriter writes files whole or not at all', () => {
 
   test('content that does not match the catalog fails, leaving neither the file nor a temporary', () =>
     withTempDir('fsw', async (dir) => {
-      const w = new FsWriter(dir, newWarnings(), silentLogger);
-      const err = await w.write(entry('bad', {}, 'tampered', { sha256: sha('original'), size: 8 })).then(() => undefined, (e: unknown) => e);
+      // The check runs where the file is written; its failure comes out of the next write or of finish().
+      const failureOf = async (e: ArchiveEntry) => {
+        const w = new FsWriter(dir, newWarnings(), silentLogger);
+        return w.write(e).then(() => w.finish()).then(() => undefined, (err: unknown) => err);
+      };
+      const err = await failureOf(entry('bad', {}, 'tampered', { sha256: sha('original'), size: 8 }));
       expect(err).toBeInstanceOf(IntegrityError);
       expect((err as IntegrityError).code).toBe('file-hash-mismatch');
       expect((err as IntegrityError).where.path).toBe('bad');
-      const err2 = await w.write(entry('short', {}, 'abc', { sha256: sha('abc'), size: 4 })).then(() => undefined, (e: unknown) => e);
+      const err2 = await failureOf(entry('short', {}, 'abc', { sha256: sha('abc'), size: 4 }));
       expect((err2 as IntegrityError).code).toBe('file-hash-mismatch');
       expect(await entriesOf(dir)).toEqual([]);
     }));

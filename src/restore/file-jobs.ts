@@ -1,0 +1,170 @@
+/**
+ * Writing one regular file, as a sequence of plain messages (begin, data...,
+ * end), so the same code runs on a writer thread or in-process: the bytes go
+ * to a temporary name (O_EXCL, mode 0600), are hashed as written and checked
+ * against the catalog, the metadata is set through the descriptor, and only
+ * then is the file renamed into place. A file that fails or is abandoned is
+ * unlinked. Calls are synchronous: on this machine that is three times the
+ * file rate of callback chains (docs/PERFORMANCE.md).
+ */
+import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { closeSync, fchmodSync, fchownSync, futimesSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+
+export interface FileMeta {
+  mode: number;
+  /** -1: leave as created. */
+  uid: number;
+  gid: number;
+  /** Milliseconds since the epoch; null: leave as created. */
+  mtimeMs: number | null;
+}
+
+export type FileOp =
+  | { op: 'begin'; id: number; tmp: string }
+  /** `length` bytes at `offset` in buffer number `buffer` of the batch (file-writers.ts packs a batch's data together). */
+  | { op: 'data'; id: number; buffer: number; offset: number; length: number }
+  | { op: 'end'; id: number; final: string; meta: FileMeta; expected: Expected | null }
+  | { op: 'abort'; id: number }
+  /** A small file in one op: begin, its data (as [buffer, offset, length] triples), end. */
+  | { op: 'file'; id: number; tmp: string; data: [number, number, number][]; final: string; meta: FileMeta; expected: Expected | null };
+
+export interface Expected {
+  sha256: string;
+  size: number;
+}
+
+/** A failed system call, as it crosses threads (an Error does not keep its errno fields). */
+export interface SyscallFailure {
+  stage: 'create' | 'write';
+  code?: string;
+  syscall?: string;
+  message: string;
+}
+
+export type FileOutcome =
+  | { id: number; status: 'written'; size: number }
+  | { id: number; status: 'is-directory' }
+  | { id: number; status: 'mismatch' }
+  | { id: number; status: 'failed'; failure: SyscallFailure };
+
+interface OpenFile {
+  /** -1 once closed, or when it could not be created. */
+  fd: number;
+  tmp: string;
+  hash: Hash;
+  size: number;
+  /** Set once a call failed: the rest of the file's data is ignored and `end` reports this. */
+  failure?: SyscallFailure;
+}
+
+/** One thread's open files. `end` returns the file's outcome, failures of earlier ops included. */
+export class FileJobs {
+  private readonly files = new Map<number, OpenFile>();
+
+  run(op: FileOp, buffers: Uint8Array[]): FileOutcome | undefined {
+    switch (op.op) {
+      case 'begin':
+        this.begin(op.id, op.tmp);
+        return undefined;
+      case 'data':
+        this.data(op.id, buffers[op.buffer]!.subarray(op.offset, op.offset + op.length));
+        return undefined;
+      case 'end':
+        return this.end(op.id, op.final, op.meta, op.expected);
+      case 'abort':
+        this.discard(op.id);
+        return undefined;
+      case 'file':
+        this.begin(op.id, op.tmp);
+        for (const [buffer, offset, length] of op.data) this.data(op.id, buffers[buffer]!.subarray(offset, offset + length));
+        return this.end(op.id, op.final, op.meta, op.expected);
+    }
+  }
+
+  /** Closes and unlinks every file still open (the restore is failing). */
+  abortAll(): void {
+    for (const id of [...this.files.keys()]) this.discard(id);
+  }
+
+  private begin(id: number, tmp: string): void {
+    const file: OpenFile = { fd: -1, tmp, hash: createHash('sha256'), size: 0 };
+    try {
+      file.fd = openSync(tmp, 'wx', 0o600);
+    } catch (err) {
+      file.failure = failureOf('create', err);
+    }
+    this.files.set(id, file);
+  }
+
+  private data(id: number, bytes: Uint8Array): void {
+    const f = this.files.get(id);
+    if (!f || f.failure) return;
+    try {
+      f.hash.update(bytes);
+      f.size += bytes.length;
+      let off = 0;
+      while (off < bytes.length) off += writeSync(f.fd, bytes, off, bytes.length - off);
+    } catch (err) {
+      f.failure = failureOf('write', err);
+    }
+  }
+
+  private end(id: number, final: string, meta: FileMeta, expected: Expected | null): FileOutcome | undefined {
+    const f = this.files.get(id);
+    if (!f) return undefined;
+    if (f.failure) return this.fail(id, f.failure);
+    if (expected && (f.size !== expected.size || f.hash.digest('hex') !== expected.sha256)) {
+      this.discard(id);
+      return { id, status: 'mismatch' };
+    }
+    try {
+      if (meta.uid !== -1 || meta.gid !== -1) fchownSync(f.fd, meta.uid, meta.gid);
+      fchmodSync(f.fd, meta.mode);
+      // A Date, not seconds: fs replaces a negative number of seconds (before 1970) by the current time.
+      if (meta.mtimeMs !== null) futimesSync(f.fd, new Date(meta.mtimeMs), new Date(meta.mtimeMs));
+      const fd = f.fd;
+      f.fd = -1;
+      closeSync(fd);
+      renameSync(f.tmp, final);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EISDIR') {
+        this.discard(id);
+        return { id, status: 'is-directory' };
+      }
+      return this.fail(id, failureOf('write', err));
+    }
+    this.files.delete(id);
+    return { id, status: 'written', size: f.size };
+  }
+
+  private fail(id: number, failure: SyscallFailure): FileOutcome {
+    this.discard(id);
+    return { id, status: 'failed', failure };
+  }
+
+  private discard(id: number): void {
+    const f = this.files.get(id);
+    if (!f) return;
+    this.files.delete(id);
+    // Not created (O_EXCL failed): the name belongs to something else.
+    if (f.failure?.stage === 'create') return;
+    if (f.fd !== -1) {
+      try {
+        closeSync(f.fd);
+      } catch {
+        // already failing; the first error is the one reported
+      }
+    }
+    try {
+      unlinkSync(f.tmp);
+    } catch {
+      // nothing there: nothing left to clean
+    }
+  }
+}
+
+function failureOf(stage: SyscallFailure['stage'], err: unknown): SyscallFailure {
+  const e = err as NodeJS.ErrnoException;
+  return { stage, message: e.message ?? String(err), ...(e.code ? { code: e.code } : {}), ...(e.syscall ? { syscall: e.syscall } : {}) };
+}

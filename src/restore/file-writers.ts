@@ -1,0 +1,249 @@
+/**
+ * Regular files written on a few threads, so that restoring many small files
+ * keeps two cores busy in the kernel and the hashing is off the main thread.
+ * A file goes to the thread chosen by its final path (so two entries of the
+ * same name are written in archive order), as begin / data... / end ops
+ * (file-jobs.ts), sent in batches. What is in flight is bounded in files and
+ * in bytes; `room()` waits for acknowledgements when it is full. With no
+ * threads (workers 0, or the compiled worker script absent under tests) the
+ * same ops run in-process, at once. Once started, the threads keep the
+ * process alive until close(), which the caller must reach (a finally block).
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { FileJobs } from './file-jobs.js';
+import type { Expected, FileMeta, FileOp, FileOutcome } from './file-jobs.js';
+
+const WORKER_SCRIPT = new URL('./file-writer-worker.js', import.meta.url);
+const MAX_FILES_IN_FLIGHT = 256;
+const MAX_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
+/** A batch is sent once it holds this many bytes or ops (or when someone waits). */
+const BATCH_BYTES = 1024 * 1024;
+const BATCH_OPS = 256;
+
+export interface WriterReply {
+  outcomes: FileOutcome[];
+  /** Data bytes of the batch, now written (or dropped). */
+  bytes: number;
+}
+
+interface Lane {
+  worker: Worker;
+  batch: FileOp[];
+  /** The batch's data: small pieces packed into the last buffer, large ones in their own. */
+  buffers: ArrayBuffer[];
+  /** Bytes used in the last buffer, when it is a packing one. */
+  packed: number;
+  batchBytes: number;
+}
+
+/**
+ * A file being handed over. A small one travels as a single 'file' op when
+ * it ends; one whose data is still coming when its batch must go is spilled
+ * as begin and data ops, and streams from then on.
+ */
+interface OpenFile {
+  lane: Lane;
+  tmp: string;
+  data: [number, number, number][];
+  streaming: boolean;
+}
+
+interface Pending {
+  resolve(o: FileOutcome): void;
+}
+
+export class FileWriters {
+  private readonly lanes: Lane[] = [];
+  private readonly inProcess: FileJobs | undefined;
+  private readonly pending = new Map<number, Pending>();
+  /** Files begun and not yet ended. */
+  private readonly open = new Map<number, OpenFile>();
+  private nextId = 0;
+  private bytesInFlight = 0;
+  private wake: (() => void) | undefined;
+  private failed: Error | undefined;
+
+  constructor(private readonly threads: number) {
+    if (threads <= 0 || !existsSync(fileURLToPath(WORKER_SCRIPT))) this.inProcess = new FileJobs();
+  }
+
+  /** Threads start with the first file, so a restore that fails before writing never waits for them. */
+  private start(): void {
+    for (let i = 0; i < this.threads; i++) {
+      const worker = new Worker(fileURLToPath(WORKER_SCRIPT));
+      const lane: Lane = { worker, batch: [], buffers: [], packed: -1, batchBytes: 0 };
+      worker.on('message', (r: WriterReply) => this.replied(r));
+      worker.on('error', (err) => this.fail(err));
+      worker.on('exit', (code) => {
+        if (code !== 0) this.fail(new Error(`file writer thread exited with code ${code}`));
+      });
+      this.lanes.push(lane);
+    }
+  }
+
+  /** Starts a file under its temporary name; `final` picks its thread. */
+  begin(tmp: string, final: string): number {
+    const id = this.nextId++;
+    if (this.inProcess) {
+      this.inProcess.run({ op: 'begin', id, tmp }, []);
+      return id;
+    }
+    if (!this.lanes.length) this.start();
+    this.open.set(id, { lane: this.lanes[laneIndex(final, this.lanes.length)]!, tmp, data: [], streaming: false });
+    return id;
+  }
+
+  /** Queues bytes of the file; the piece is copied, so the caller's buffer stays its own. */
+  data(id: number, piece: Buffer): void {
+    if (this.inProcess) {
+      this.inProcess.run({ op: 'data', id, buffer: 0, offset: 0, length: piece.length }, [piece]);
+      return;
+    }
+    const file = this.open.get(id)!;
+    const lane = file.lane;
+    const length = piece.length;
+    this.bytesInFlight += length;
+    lane.batchBytes += length;
+    let buffer: number;
+    let offset = 0;
+    if (length > BATCH_BYTES / 4) {
+      lane.buffers.push(new Uint8Array(piece).buffer);
+      lane.packed = -1;
+      buffer = lane.buffers.length - 1;
+    } else {
+      if (lane.packed === -1 || lane.packed + length > BATCH_BYTES) {
+        lane.buffers.push(new ArrayBuffer(BATCH_BYTES));
+        lane.packed = 0;
+      }
+      buffer = lane.buffers.length - 1;
+      offset = lane.packed;
+      new Uint8Array(lane.buffers[buffer]!, offset, length).set(piece);
+      lane.packed += length;
+    }
+    if (file.streaming) this.queue(lane, { op: 'data', id, buffer, offset, length });
+    else {
+      file.data.push([buffer, offset, length]);
+      this.sendIfFull(lane);
+    }
+  }
+
+  /** Finishes the file: checked against `expected`, metadata set, renamed to `final`. */
+  end(id: number, final: string, meta: FileMeta, expected: Expected | null): Promise<FileOutcome> {
+    const outcome = new Promise<FileOutcome>((resolve) => this.pending.set(id, { resolve }));
+    if (this.inProcess) {
+      this.settle(this.inProcess.run({ op: 'end', id, final, meta, expected }, []));
+      return outcome;
+    }
+    const file = this.open.get(id)!;
+    this.open.delete(id);
+    this.queue(file.lane, file.streaming ? { op: 'end', id, final, meta, expected } : { op: 'file', id, tmp: file.tmp, data: file.data, final, meta, expected });
+    return outcome;
+  }
+
+  /** Drops a file that will not be finished: closed and unlinked. */
+  abort(id: number): void {
+    if (this.inProcess) {
+      this.inProcess.run({ op: 'abort', id }, []);
+      return;
+    }
+    const file = this.open.get(id);
+    this.open.delete(id);
+    if (file?.streaming) this.queue(file.lane, { op: 'abort', id });
+  }
+
+  /** Resolves once fewer files and bytes are in flight than the bounds. */
+  async room(): Promise<void> {
+    while (!this.failed && (this.pending.size >= MAX_FILES_IN_FLIGHT || this.bytesInFlight >= MAX_BYTES_IN_FLIGHT)) {
+      this.flush();
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+    if (this.failed) throw this.failed;
+  }
+
+  /** Resolves once every file begun so far has its outcome. */
+  async settled(): Promise<void> {
+    while (!this.failed && this.pending.size) {
+      this.flush();
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+    if (this.failed) throw this.failed;
+  }
+
+  /**
+   * Stops the threads. Files already ended are finished first (a failing
+   * restore keeps what it completed); files begun and not ended are closed
+   * and unlinked.
+   */
+  async close(): Promise<void> {
+    this.inProcess?.abortAll();
+    this.open.clear();
+    this.flush();
+    await Promise.all(this.lanes.map(async (lane) => {
+      lane.worker.postMessage({ close: true });
+      await new Promise((resolve) => lane.worker.once('exit', resolve));
+    }));
+  }
+
+  private queue(lane: Lane, op: FileOp): void {
+    lane.batch.push(op);
+    this.sendIfFull(lane);
+  }
+
+  private sendIfFull(lane: Lane): void {
+    if (lane.batch.length >= BATCH_OPS || lane.batchBytes >= BATCH_BYTES) this.send(lane);
+  }
+
+  private flush(): void {
+    for (const lane of this.lanes) if (lane.batch.length) this.send(lane);
+  }
+
+  private send(lane: Lane): void {
+    // Data of a file not yet ended points into this batch's buffers: hand it over now.
+    for (const [id, file] of this.open) {
+      if (file.lane !== lane || file.streaming) continue;
+      lane.batch.push({ op: 'begin', id, tmp: file.tmp });
+      for (const [buffer, offset, length] of file.data) lane.batch.push({ op: 'data', id, buffer, offset, length });
+      file.data = [];
+      file.streaming = true;
+    }
+    // One transfer per batch, not per piece: transferring an ArrayBuffer costs far more than copying a
+    // few KiB; and a JSON string crosses threads at about twice the speed of the same objects.
+    lane.worker.postMessage({ ops: JSON.stringify(lane.batch), buffers: lane.buffers, bytes: lane.batchBytes }, lane.buffers);
+    lane.batch = [];
+    lane.buffers = [];
+    lane.packed = -1;
+    lane.batchBytes = 0;
+  }
+
+  private replied(r: WriterReply): void {
+    this.bytesInFlight -= r.bytes;
+    for (const o of r.outcomes) this.settle(o);
+    this.wakeUp();
+  }
+
+  private settle(o: FileOutcome | undefined): void {
+    if (!o) return;
+    this.pending.get(o.id)?.resolve(o);
+    this.pending.delete(o.id);
+  }
+
+  private fail(err: Error): void {
+    this.failed ??= err;
+    this.wakeUp();
+  }
+
+  private wakeUp(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+}
+
+/** FNV-1a of the path: the same name always goes to the same thread. */
+function laneIndex(path: string, lanes: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < path.length; i++) h = Math.imul(h ^ path.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % lanes;
+}
