@@ -3,8 +3,9 @@
  * keeps two cores busy in the kernel and the hashing is off the main thread.
  * A file goes to the thread chosen by its final path (so two entries of the
  * same name are written in archive order), as begin / data... / end ops
- * (file-jobs.ts), sent in batches. What is in flight is bounded in files and
- * in bytes; `room()` waits for acknowledgements when it is full. With no
+ * (file-jobs.ts), sent in batches: when a batch is full, or once the caller
+ * yields. What is in flight is bounded in files and in bytes; `room()`
+ * waits for acknowledgements when it is full. With no
  * threads (workers 0, or the compiled worker script absent under tests) the
  * same ops run in-process, at once. Once started, the threads keep the
  * process alive until close(), which the caller must reach (a finally block).
@@ -18,7 +19,7 @@ import type { Expected, FileMeta, FileOp, FileOutcome } from './file-jobs.js';
 const WORKER_SCRIPT = new URL('./file-writer-worker.js', import.meta.url);
 const MAX_FILES_IN_FLIGHT = 256;
 const MAX_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
-/** A batch is sent once it holds this many bytes or ops (or when someone waits). */
+/** A batch is sent once it holds this many bytes or ops. */
 const BATCH_BYTES = 1024 * 1024;
 const BATCH_OPS = 256;
 
@@ -64,6 +65,7 @@ export class FileWriters {
   private bytesInFlight = 0;
   private wake: (() => void) | undefined;
   private failed: Error | undefined;
+  private flushScheduled = false;
 
   constructor(private readonly threads: number) {
     if (threads <= 0 || !existsSync(fileURLToPath(WORKER_SCRIPT))) this.inProcess = new FileJobs();
@@ -189,6 +191,14 @@ export class FileWriters {
   private queue(lane: Lane, op: FileOp): void {
     lane.batch.push(op);
     this.sendIfFull(lane);
+    // Whatever is still batched goes once the caller yields, so an awaited outcome always comes.
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
   }
 
   private sendIfFull(lane: Lane): void {

@@ -1,0 +1,88 @@
+/**
+ * FileWriters, on threads (the compiled module: only there does the worker
+ * script exist) and in-process: the same outcomes, files whole or absent.
+ */
+import { createHash } from 'node:crypto';
+import { lstat, mkdir, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { FileWriters as ThreadedWriters } from '../../dist/restore/file-writers.js';
+import { FileWriters } from '../../src/restore/file-writers.js';
+import type { FileOutcome } from '../../src/restore/file-jobs.js';
+import { seededRandom, withTempDir } from './helpers.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const meta = (mtimeMs: number | null = 1_500_000_000_000) => ({ mode: 0o640, uid: -1, gid: -1, mtimeMs });
+
+describe.each([
+  ['two threads', (n: number) => new ThreadedWriters(n) as unknown as FileWriters],
+  ['in-process', () => new FileWriters(0)],
+] as const)('FileWriters, %s', (_name, make) => {
+  const write = (w: FileWriters, dir: string, name: string, pieces: Buffer[], expected = true, mtimeMs?: number | null): Promise<FileOutcome> => {
+    const final = join(dir, name);
+    const id = w.begin(join(dir, `.tmp-${name}`), final);
+    for (const p of pieces) w.data(id, p);
+    const all = Buffer.concat(pieces);
+    return w.end(id, final, meta(mtimeMs), expected ? { sha256: sha(all), size: all.length } : null);
+  };
+
+  test('many small files, a large one streamed across batches, and a name written twice', () =>
+    withTempDir('fw', async (dir) => {
+      const w = make(2);
+      const rnd = seededRandom(7);
+      const small = Array.from({ length: 300 }, (_, i) => rnd.bytes(1 + ((i * 37) % 9000)));
+      const large = rnd.bytes(5 * 1024 * 1024 + 123);
+      const pieces = Array.from({ length: Math.ceil(large.length / 65536) }, (_, i) => large.subarray(i * 65536, (i + 1) * 65536));
+      try {
+        const outcomes: Promise<FileOutcome>[] = small.map((b, i) => write(w, dir, `s${i}`, [b.subarray(0, 10), b.subarray(10)]));
+        outcomes.push(write(w, dir, 'large', pieces, true, -315_619_200_000)); // 1960
+        outcomes.push(write(w, dir, 'twice', [Buffer.from('first')]));
+        outcomes.push(write(w, dir, 'twice', [Buffer.from('second')]));
+        await w.settled();
+        for (const o of await Promise.all(outcomes)) expect(o.status).toBe('written');
+      } finally {
+        await w.close();
+      }
+      for (const [i, b] of small.entries()) expect((await readFile(join(dir, `s${i}`))).equals(b)).toBe(true);
+      expect((await readFile(join(dir, 'large'))).equals(large)).toBe(true);
+      expect(await readFile(join(dir, 'twice'), 'utf8')).toBe('second');
+      const st = await lstat(join(dir, 'large'));
+      expect(st.mode & 0o7777).toBe(0o640);
+      expect(st.mtimeMs).toBe(-315_619_200_000);
+      expect((await readdir(dir)).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+    }));
+
+  test('a mismatch, a directory in the way and a missing folder: outcomes, and nothing left behind', () =>
+    withTempDir('fw', async (dir) => {
+      const w = make(2);
+      await mkdir(join(dir, 'taken'));
+      try {
+        const final = join(dir, 'liar');
+        const id = w.begin(join(dir, '.tmp-liar'), final);
+        w.data(id, Buffer.from('tampered'));
+        const liar = w.end(id, final, meta(), { sha256: sha(Buffer.from('original')), size: 8 });
+        const taken = write(w, dir, 'taken', [Buffer.from('x')]);
+        const missing = w.begin(join(dir, 'no', '.tmp'), join(dir, 'no', 'f'));
+        w.data(missing, Buffer.from('y'));
+        const lost = w.end(missing, join(dir, 'no', 'f'), meta(), null);
+        expect((await liar).status).toBe('mismatch');
+        expect((await taken).status).toBe('is-directory');
+        expect(await lost).toMatchObject({ status: 'failed', failure: { stage: 'create', code: 'ENOENT' } });
+      } finally {
+        await w.close();
+      }
+      expect((await readdir(dir)).sort()).toEqual(['taken']);
+      expect(await readdir(join(dir, 'taken'))).toEqual([]);
+    }));
+
+  test('close() finishes the files already ended and drops the one still open', () =>
+    withTempDir('fw', async (dir) => {
+      const w = make(1);
+      const done = write(w, dir, 'done', [Buffer.from('complete')]);
+      const open = w.begin(join(dir, '.tmp-open'), join(dir, 'open'));
+      w.data(open, Buffer.alloc(3 * 1024 * 1024, 1)); // large enough to be sent before it ends
+      await w.close();
+      expect((await done).status).toBe('written');
+      expect((await readdir(dir)).sort()).toEqual(['done']);
+    }));
+});
