@@ -18,5 +18,5 @@ port.on('message', (msg: { ops: string; buffers: ArrayBuffer[]; bytes: number } 
     const o = jobs.run(op, buffers);
     if (o) outcomes.push(o);
   }
-  port.postMessage({ outcomes, bytes: msg.bytes } satisfies WriterReply);
+  port.postMessage({ outcomes, bytes: msg.bytes, buffers: msg.buffers } satisfies WriterReply, msg.buffers);
 });

@@ -27,6 +27,8 @@ export interface WriterReply {
   outcomes: FileOutcome[];
   /** Data bytes of the batch, now written (or dropped). */
   bytes: number;
+  /** The batch's buffers, handed back for reuse. */
+  buffers: ArrayBuffer[];
 }
 
 interface Lane {
@@ -66,6 +68,8 @@ export class FileWriters {
   private wake: (() => void) | undefined;
   private failed: Error | undefined;
   private flushScheduled = false;
+  /** Batch buffers the threads gave back, for reuse. */
+  private readonly freeBuffers: ArrayBuffer[] = [];
 
   constructor(private readonly threads: number) {
     if (threads <= 0 || !existsSync(fileURLToPath(WORKER_SCRIPT))) this.inProcess = new FileJobs();
@@ -105,29 +109,26 @@ export class FileWriters {
     }
     const file = this.open.get(id)!;
     const lane = file.lane;
-    const length = piece.length;
-    this.bytesInFlight += length;
-    lane.batchBytes += length;
-    let buffer: number;
-    let offset = 0;
-    if (length > BATCH_BYTES / 4) {
-      lane.buffers.push(new Uint8Array(piece).buffer);
-      lane.packed = -1;
-      buffer = lane.buffers.length - 1;
-    } else {
-      if (lane.packed === -1 || lane.packed + length > BATCH_BYTES) {
-        lane.buffers.push(new ArrayBuffer(BATCH_BYTES));
+    this.bytesInFlight += piece.length;
+    // Packed into the batch's buffers (split where one fills up): one transfer per batch, not per
+    // piece, and buffers the threads hand back, so nothing is allocated and zeroed per file.
+    for (let done = 0; done < piece.length; ) {
+      if (lane.packed === -1 || lane.packed === BATCH_BYTES) {
+        lane.buffers.push(this.freeBuffers.pop() ?? new ArrayBuffer(BATCH_BYTES));
         lane.packed = 0;
       }
-      buffer = lane.buffers.length - 1;
-      offset = lane.packed;
-      new Uint8Array(lane.buffers[buffer]!, offset, length).set(piece);
+      const buffer = lane.buffers.length - 1;
+      const offset = lane.packed;
+      const length = Math.min(BATCH_BYTES - offset, piece.length - done);
+      new Uint8Array(lane.buffers[buffer]!, offset, length).set(piece.subarray(done, done + length));
       lane.packed += length;
-    }
-    if (file.streaming) this.queue(lane, { op: 'data', id, buffer, offset, length });
-    else {
-      file.data.push([buffer, offset, length]);
-      this.sendIfFull(lane);
+      lane.batchBytes += length;
+      done += length;
+      if (file.streaming) this.queue(lane, { op: 'data', id, buffer, offset, length });
+      else {
+        file.data.push([buffer, offset, length]);
+        this.sendIfFull(lane);
+      }
     }
   }
 
@@ -229,6 +230,7 @@ export class FileWriters {
 
   private replied(r: WriterReply): void {
     this.bytesInFlight -= r.bytes;
+    for (const b of r.buffers) if (this.freeBuffers.length < MAX_BYTES_IN_FLIGHT / BATCH_BYTES) this.freeBuffers.push(b);
     for (const o of r.outcomes) this.settle(o);
     this.wakeUp();
   }
