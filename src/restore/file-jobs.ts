@@ -58,9 +58,15 @@ interface OpenFile {
   failure?: SyscallFailure;
 }
 
-/** One thread's open files. `end` returns the file's outcome, failures of earlier ops included. */
+/**
+ * One thread's open files. `end` returns the file's outcome, failures of
+ * earlier ops included. With `hashOnly` (keyed verify) nothing touches the
+ * disk: the bytes are only hashed and checked.
+ */
 export class FileJobs {
   private readonly files = new Map<number, OpenFile>();
+
+  constructor(private readonly hashOnly = false) {}
 
   run(op: FileOp, buffers: Uint8Array[]): FileOutcome | undefined {
     switch (op.op) {
@@ -89,12 +95,13 @@ export class FileJobs {
 
   private begin(id: number, tmp: string): void {
     const file: OpenFile = { fd: -1, tmp, hash: createHash('sha256'), size: 0 };
+    this.files.set(id, file);
+    if (this.hashOnly) return;
     try {
       file.fd = openSync(tmp, 'wx', 0o600);
     } catch (err) {
       file.failure = failureOf('create', err);
     }
-    this.files.set(id, file);
   }
 
   private data(id: number, bytes: Uint8Array): void {
@@ -103,6 +110,7 @@ export class FileJobs {
     try {
       f.hash.update(bytes);
       f.size += bytes.length;
+      if (this.hashOnly) return;
       let off = 0;
       while (off < bytes.length) off += writeSync(f.fd, bytes, off, bytes.length - off);
     } catch (err) {
@@ -117,6 +125,10 @@ export class FileJobs {
     if (expected && (f.size !== expected.size || f.hash.digest('hex') !== expected.sha256)) {
       this.discard(id);
       return { id, status: 'mismatch' };
+    }
+    if (this.hashOnly) {
+      this.files.delete(id);
+      return { id, status: 'written', size: f.size };
     }
     try {
       if (meta.uid !== -1 || meta.gid !== -1) fchownSync(f.fd, meta.uid, meta.gid);
@@ -147,8 +159,8 @@ export class FileJobs {
     const f = this.files.get(id);
     if (!f) return;
     this.files.delete(id);
-    // Not created (O_EXCL failed): the name belongs to something else.
-    if (f.failure?.stage === 'create') return;
+    // Not created (O_EXCL failed, or only hashed): the name belongs to something else.
+    if (this.hashOnly || f.failure?.stage === 'create') return;
     if (f.fd !== -1) {
       try {
         closeSync(f.fd);

@@ -71,14 +71,18 @@ export class FileWriters {
   /** Batch buffers the threads gave back, for reuse. */
   private readonly freeBuffers: ArrayBuffer[] = [];
 
-  constructor(private readonly threads: number) {
-    if (threads <= 0 || !existsSync(fileURLToPath(WORKER_SCRIPT))) this.inProcess = new FileJobs();
+  /** With `hashOnly`, files are only hashed and checked, never written (keyed verify). */
+  constructor(
+    private readonly threads: number,
+    private readonly hashOnly = false,
+  ) {
+    if (threads <= 0 || !existsSync(fileURLToPath(WORKER_SCRIPT))) this.inProcess = new FileJobs(hashOnly);
   }
 
   /** Threads start with the first file, so a restore that fails before writing never waits for them. */
   private start(): void {
     for (let i = 0; i < this.threads; i++) {
-      const worker = new Worker(fileURLToPath(WORKER_SCRIPT));
+      const worker = new Worker(fileURLToPath(WORKER_SCRIPT), { workerData: { hashOnly: this.hashOnly } });
       const lane: Lane = { worker, batch: [], buffers: [], packed: -1, batchBytes: 0 };
       worker.on('message', (r: WriterReply) => this.replied(r));
       worker.on('error', (err) => this.fail(err));

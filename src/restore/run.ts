@@ -6,7 +6,6 @@
  */
 import { resolve } from 'node:path';
 import { mkdir, stat } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import { IntegrityError, UsageError, ioError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../progress.js';
@@ -22,7 +21,6 @@ import { tarBytes, tarBytesFromVolumes } from './tar-source.js';
 import { chunkWork, defaultWorkers } from '../parallel/pool.js';
 import { FileWriters } from './file-writers.js';
 import { untar } from './untar.js';
-import type { ArchiveEntry } from './untar.js';
 import type { CatalogEntry } from '../format/catalog.js';
 
 export interface RestoreOptions {
@@ -125,44 +123,54 @@ export interface KeyedVerifyResult {
   bytes: number;
 }
 
-/** Authenticates every chunk and re-hashes every file against the catalog, writing nothing. */
+/**
+ * Authenticates every chunk and re-hashes every file against the catalog,
+ * writing nothing. Files are hashed on the writer threads in hash-only mode,
+ * as restore hashes them, so verify keeps up with restore.
+ */
 export async function verifyContents(s: OpenedSet, log: Logger, progress: Progress, workers?: number): Promise<KeyedVerifyResult> {
   const m = manifestOf(s);
   const work = chunkWork(workers);
+  const hashers = new FileWriters(workers ?? defaultWorkers(), true);
   let entries = 0;
   let files = 0;
   let bytes = 0;
+  let failure: Error | undefined;
+  const mismatch = (path: string) => new IntegrityError('file-hash-mismatch', `${path}: archived content does not match the catalog's hash`, { where: { path } });
   progress.start('verify', m.tarBytes);
   try {
     for await (const e of untar(counted(tarBytes(s, [{ start: 0, end: m.tarBytes }], work), progress), readCatalog(s))) {
+      if (failure) throw failure;
       entries++;
-      await checkEntry(e);
+      const want = e.expected!;
+      if (want.type !== 'file') {
+        for await (const _ of e.body) void _;
+        continue;
+      }
+      const id = hashers.begin('', e.path);
+      for await (const piece of e.body) {
+        hashers.data(id, piece);
+        await hashers.room();
+      }
+      void hashers.end(id, e.path, { mode: 0, uid: -1, gid: -1, mtimeMs: null }, { sha256: want.sha256 ?? '', size: want.size }).then((o) => {
+        if (o.status !== 'written') failure ??= mismatch(e.path);
+      });
       if (e.header.type === 'file') {
         files++;
-        bytes += e.expected!.size;
+        bytes += want.size;
       }
     }
+    await hashers.settled();
+    if (failure) throw failure;
   } catch (err) {
     logFailure(log.child({ set: s.set }), 'verify-failed', err);
     throw err;
   } finally {
     progress.done();
     await work.close();
+    await hashers.close();
   }
   return { entries, files, bytes };
-}
-
-async function checkEntry(e: ArchiveEntry): Promise<void> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const piece of e.body as AsyncIterable<Buffer>) {
-    hash.update(piece);
-    size += piece.length;
-  }
-  const want = e.expected!;
-  if (want.type === 'file' && (want.sha256 !== hash.digest('hex') || want.size !== size)) {
-    throw new IntegrityError('file-hash-mismatch', `${e.path}: archived content does not match the catalog's hash`, { where: { path: e.path } });
-  }
 }
 
 function logFailure(log: Logger, event: string, err: unknown): void {

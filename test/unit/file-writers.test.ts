@@ -15,8 +15,8 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const meta = (mtimeMs: number | null = 1_500_000_000_000) => ({ mode: 0o640, uid: -1, gid: -1, mtimeMs });
 
 describe.each([
-  ['two threads', (n: number) => new ThreadedWriters(n) as unknown as FileWriters],
-  ['in-process', () => new FileWriters(0)],
+  ['two threads', (n: number, hashOnly = false) => new ThreadedWriters(n, hashOnly) as unknown as FileWriters],
+  ['in-process', (_n: number, hashOnly = false) => new FileWriters(0, hashOnly)],
 ] as const)('FileWriters, %s', (_name, make) => {
   const write = (w: FileWriters, dir: string, name: string, pieces: Buffer[], expected = true, mtimeMs?: number | null): Promise<FileOutcome> => {
     const final = join(dir, name);
@@ -84,5 +84,21 @@ describe.each([
       await w.close();
       expect((await done).status).toBe('written');
       expect((await readdir(dir)).sort()).toEqual(['done']);
+    }));
+
+  test('hash-only (keyed verify): outcomes as when writing, and nothing on disk', () =>
+    withTempDir('fw', async (dir) => {
+      const w = make(2, true);
+      try {
+        const good = write(w, dir, 'good', [Buffer.from('a'), Buffer.alloc(2 * 1024 * 1024, 2)]);
+        const id = w.begin('', join(dir, 'bad'));
+        w.data(id, Buffer.from('tampered'));
+        const bad = w.end(id, join(dir, 'bad'), meta(), { sha256: sha(Buffer.from('original')), size: 8 });
+        expect(await good).toEqual({ id: 0, status: 'written', size: 2 * 1024 * 1024 + 1 });
+        expect((await bad).status).toBe('mismatch');
+      } finally {
+        await w.close();
+      }
+      expect(await readdir(dir)).toEqual([]);
     }));
 });
