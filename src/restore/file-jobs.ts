@@ -20,6 +20,9 @@ export interface FileMeta {
   mtimeMs: number | null;
 }
 
+/** What `end` takes in hash-only mode, where no metadata is applied. */
+export const NO_META: FileMeta = { mode: 0, uid: -1, gid: -1, mtimeMs: null };
+
 export type FileOp =
   | { op: 'begin'; id: number; tmp: string }
   /** `length` bytes at `offset` in buffer number `buffer` of the batch (file-writers.ts packs a batch's data together). */

@@ -20,6 +20,7 @@ import type { TarRange } from './plan.js';
 import { tarBytes, tarBytesFromVolumes } from './tar-source.js';
 import { chunkWork, defaultWorkers } from '../parallel/pool.js';
 import { FileWriters } from './file-writers.js';
+import { NO_META } from './file-jobs.js';
 import { untar } from './untar.js';
 import type { CatalogEntry } from '../format/catalog.js';
 
@@ -152,7 +153,7 @@ export async function verifyContents(s: OpenedSet, log: Logger, progress: Progre
         hashers.data(id, piece);
         await hashers.room();
       }
-      void hashers.end(id, e.path, { mode: 0, uid: -1, gid: -1, mtimeMs: null }, { sha256: want.sha256 ?? '', size: want.size }).then((o) => {
+      void hashers.end(id, e.path, NO_META, { sha256: want.sha256 ?? '', size: want.size }).then((o) => {
         if (o.status !== 'written') failure ??= mismatch(e.path);
       });
       if (e.header.type === 'file') {

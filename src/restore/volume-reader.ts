@@ -9,7 +9,6 @@
  * authenticates and decrypts them (on the worker pool, see tar-source.ts);
  * end frames are opened here, as the volume's end depends on them.
  */
-import { createHash } from 'node:crypto';
 import { hmacSha256 } from '../crypto/kdf.js';
 import { constantTimeEqual } from '../crypto/keys.js';
 import { IntegrityError, TargetError } from '../errors.js';
@@ -20,6 +19,8 @@ import { setIdText } from '../format/set-id.js';
 import { ByteReader } from '../stream/byte-reader.js';
 import type { Target } from '../targets/target.js';
 import type { ChunkOpener } from './decrypt.js';
+import { NO_META } from './file-jobs.js';
+import { FileWriters } from './file-writers.js';
 
 export interface VolumeExpectation {
   set: string;
@@ -77,18 +78,23 @@ export async function readVolumeHeader(r: ByteReader, name: string): Promise<{ h
   return decodeVolumeHeader(Buffer.concat([prefix, rest]), name);
 }
 
+/**
+ * `hasher` hashes the volume's bytes (against the manifest's SHA-256) off
+ * this thread when it has threads; tar-source.ts shares one per run.
+ */
 export async function* readVolumeChunks(
   target: Target,
   exp: VolumeExpectation,
   keys: VolumeKeys,
   want: (chunkIndex: number) => boolean = () => true,
+  hasher: FileWriters = new FileWriters(0, true),
 ): AsyncGenerator<DataChunk, VolumeEnd> {
   const name = exp.name;
   const where = { set: exp.set, volume: name };
   const fail = (code: string, what: string, chunk?: number) =>
     new IntegrityError(code, `${name}: ${what}`, { where: chunk === undefined ? where : { ...where, chunk } });
-  const hash = createHash('sha256');
-  const r = new ByteReader(await openVolumeStream(target, exp), (b) => hash.update(b));
+  let hashId = exp.sha256 === undefined ? undefined : hasher.begin('', name);
+  const r = new ByteReader(await openVolumeStream(target, exp), hashId === undefined ? undefined : (b) => hasher.data(hashId!, b));
   try {
     const { header, macInput, mac } = await readVolumeHeader(r, name);
     if (!header.setId.equals(exp.setId)) throw fail('foreign-volume', `belongs to set ${setIdText(header.setId)}, not to set ${exp.set}`);
@@ -104,6 +110,7 @@ export async function* readVolumeChunks(
       const length = prefix.readUInt32BE(0);
       if (length > maxSealed || length < END_SEALED_BYTES) throw fail('chunk-corrupt', `chunk ${chunkIndex} has an impossible length ${length} (corrupt or tampered)`, chunkIndex);
       const sealed = await r.read(length);
+      await hasher.room();
       if (sealed.length < length) throw fail('volume-truncated', `truncated inside chunk ${chunkIndex}`, chunkIndex);
       if (length !== END_SEALED_BYTES) {
         if (want(chunkIndex)) yield { volumeIndex: exp.index, chunkIndex, chunkSize: header.chunkSize, sealed };
@@ -117,10 +124,15 @@ export async function* readVolumeChunks(
       if (exp.last === true && !endsSet) throw fail('set-truncated', 'the set continues after this volume, but the manifest lists no later volume');
       if (exp.last === false && endsSet) throw fail('set-truncated', 'ends the set, but the manifest lists later volumes');
       if (exp.size !== undefined && r.position !== exp.size) throw fail('volume-size-mismatch', `is ${r.position} bytes, the manifest says ${exp.size}`);
-      if (exp.sha256 !== undefined && hash.digest('hex') !== exp.sha256) throw fail('volume-hash-mismatch', 'content does not match the SHA-256 in the manifest');
+      if (hashId !== undefined && exp.sha256 !== undefined) {
+        const hashed = hasher.end(hashId, name, NO_META, { sha256: exp.sha256, size: r.position });
+        hashId = undefined;
+        if ((await hashed).status !== 'written') throw fail('volume-hash-mismatch', 'content does not match the SHA-256 in the manifest');
+      }
       return { endsSet, nextChunk: chunkIndex + 1 };
     }
   } finally {
+    if (hashId !== undefined) hasher.abort(hashId);
     await r.close();
   }
 }
