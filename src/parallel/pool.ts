@@ -19,8 +19,6 @@ import type { Codec } from '../format/chunk.js';
 export interface ChunkWork {
   /** How many jobs can usefully run at once. */
   readonly parallelism: number;
-  /** Whether jobs run on threads (false: in-process, as with --workers 0). */
-  readonly threaded: boolean;
   compress(data: Buffer, choice: CompressionChoice): Promise<CompressedChunk>;
   /** Authenticates and decrypts a sealed data frame, then unpads and decompresses its payload. */
   decode(frame: DataFrameParams, sealed: Buffer, chunkSize: number): Promise<Decoded>;
@@ -44,7 +42,6 @@ export function chunkWork(workers: number = defaultWorkers()): ChunkWork {
 function inProcess(): ChunkWork {
   return {
     parallelism: 1,
-    threaded: false,
     compress: async (data, choice) => toCompressed(runChunkJob({ op: 'compress', choice, data })),
     decode: async (frame, sealed, chunkSize) => toDecoded(runChunkJob({ op: 'decode', ...frame, data: sealed, chunkSize })),
     close: async () => {},
@@ -69,7 +66,6 @@ interface Pending {
 
 class WorkerPool implements ChunkWork {
   readonly parallelism: number;
-  readonly threaded = true;
   private readonly idle: Worker[] = [];
   private readonly queue: { id: number; job: ChunkJob }[] = [];
   private readonly pending = new Map<number, Pending>();

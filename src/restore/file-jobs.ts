@@ -24,13 +24,14 @@ export interface FileMeta {
 export const NO_META: FileMeta = { mode: 0, uid: -1, gid: -1, mtimeMs: null };
 
 export type FileOp =
-  | { op: 'begin'; id: number; tmp: string }
+  /** `tmp` null: the file is only hashed and checked, nothing touches the disk (keyed verify, volume hashes). */
+  | { op: 'begin'; id: number; tmp: string | null }
   /** `length` bytes at `offset` in buffer number `buffer` of the batch (file-writers.ts packs a batch's data together). */
   | { op: 'data'; id: number; buffer: number; offset: number; length: number }
   | { op: 'end'; id: number; final: string; meta: FileMeta; expected: Expected | null }
   | { op: 'abort'; id: number }
   /** A small file in one op: begin, its data (as [buffer, offset, length] triples), end. */
-  | { op: 'file'; id: number; tmp: string; data: [number, number, number][]; final: string; meta: FileMeta; expected: Expected | null };
+  | { op: 'file'; id: number; tmp: string | null; data: [number, number, number][]; final: string; meta: FileMeta; expected: Expected | null };
 
 export interface Expected {
   sha256: string;
@@ -54,22 +55,17 @@ export type FileOutcome =
 interface OpenFile {
   /** -1 once closed, or when it could not be created. */
   fd: number;
-  tmp: string;
+  /** null: only hashed. */
+  tmp: string | null;
   hash: Hash;
   size: number;
   /** Set once a call failed: the rest of the file's data is ignored and `end` reports this. */
   failure?: SyscallFailure;
 }
 
-/**
- * One thread's open files. `end` returns the file's outcome, failures of
- * earlier ops included. With `hashOnly` (keyed verify) nothing touches the
- * disk: the bytes are only hashed and checked.
- */
+/** One thread's open files. `end` returns the file's outcome, failures of earlier ops included. */
 export class FileJobs {
   private readonly files = new Map<number, OpenFile>();
-
-  constructor(private readonly hashOnly = false) {}
 
   run(op: FileOp, buffers: Uint8Array[]): FileOutcome | undefined {
     switch (op.op) {
@@ -96,10 +92,10 @@ export class FileJobs {
     for (const id of [...this.files.keys()]) this.discard(id);
   }
 
-  private begin(id: number, tmp: string): void {
+  private begin(id: number, tmp: string | null): void {
     const file: OpenFile = { fd: -1, tmp, hash: createHash('sha256'), size: 0 };
     this.files.set(id, file);
-    if (this.hashOnly) return;
+    if (tmp === null) return;
     try {
       file.fd = openSync(tmp, 'wx', 0o600);
     } catch (err) {
@@ -113,7 +109,7 @@ export class FileJobs {
     try {
       f.hash.update(bytes);
       f.size += bytes.length;
-      if (this.hashOnly) return;
+      if (f.tmp === null) return;
       let off = 0;
       while (off < bytes.length) off += writeSync(f.fd, bytes, off, bytes.length - off);
     } catch (err) {
@@ -129,7 +125,7 @@ export class FileJobs {
       this.discard(id);
       return { id, status: 'mismatch' };
     }
-    if (this.hashOnly) {
+    if (f.tmp === null) {
       this.files.delete(id);
       return { id, status: 'written', size: f.size };
     }
@@ -163,7 +159,7 @@ export class FileJobs {
     if (!f) return;
     this.files.delete(id);
     // Not created (O_EXCL failed, or only hashed): the name belongs to something else.
-    if (this.hashOnly || f.failure?.stage === 'create') return;
+    if (f.tmp === null || f.failure?.stage === 'create') return;
     if (f.fd !== -1) {
       try {
         closeSync(f.fd);

@@ -1,11 +1,11 @@
 /** Writer thread entry: runs the file ops posted by file-writers.ts, in order, and answers each batch. */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { FileJobs } from './file-jobs.js';
 import type { FileOp, FileOutcome } from './file-jobs.js';
 import type { WriterReply } from './file-writers.js';
 
 const port = parentPort!;
-const jobs = new FileJobs((workerData as { hashOnly: boolean }).hashOnly);
+const jobs = new FileJobs();
 port.on('message', (msg: { ops: string; buffers: ArrayBuffer[]; bytes: number } | { close: true }) => {
   if ('close' in msg) {
     jobs.abortAll();

@@ -18,7 +18,7 @@ import type { Expected, FileMeta, FileOp, FileOutcome } from './file-jobs.js';
 
 const WORKER_SCRIPT = new URL('./file-writer-worker.js', import.meta.url);
 const MAX_FILES_IN_FLIGHT = 256;
-const MAX_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
+const MAX_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
 /** A batch is sent once it holds this many bytes or ops. */
 const BATCH_BYTES = 1024 * 1024;
 const BATCH_OPS = 256;
@@ -48,7 +48,7 @@ interface Lane {
  */
 interface OpenFile {
   lane: Lane;
-  tmp: string;
+  tmp: string | null;
   data: [number, number, number][];
   streaming: boolean;
 }
@@ -71,18 +71,14 @@ export class FileWriters {
   /** Batch buffers the threads gave back, for reuse. */
   private readonly freeBuffers: ArrayBuffer[] = [];
 
-  /** With `hashOnly`, files are only hashed and checked, never written (keyed verify). */
-  constructor(
-    private readonly threads: number,
-    private readonly hashOnly = false,
-  ) {
-    if (threads <= 0 || !existsSync(fileURLToPath(WORKER_SCRIPT))) this.inProcess = new FileJobs(hashOnly);
+  constructor(private readonly threads: number) {
+    if (threads <= 0 || !existsSync(fileURLToPath(WORKER_SCRIPT))) this.inProcess = new FileJobs();
   }
 
   /** Threads start with the first file, so a restore that fails before writing never waits for them. */
   private start(): void {
     for (let i = 0; i < this.threads; i++) {
-      const worker = new Worker(fileURLToPath(WORKER_SCRIPT), { workerData: { hashOnly: this.hashOnly } });
+      const worker = new Worker(fileURLToPath(WORKER_SCRIPT));
       const lane: Lane = { worker, batch: [], buffers: [], packed: -1, batchBytes: 0 };
       worker.on('message', (r: WriterReply) => this.replied(r));
       worker.on('error', (err) => this.fail(err));
@@ -93,8 +89,8 @@ export class FileWriters {
     }
   }
 
-  /** Starts a file under its temporary name; `final` picks its thread. */
-  begin(tmp: string, final: string): number {
+  /** Starts a file under its temporary name (null: only hash it); `final` picks its thread. */
+  begin(tmp: string | null, final: string): number {
     const id = this.nextId++;
     if (this.inProcess) {
       this.inProcess.run({ op: 'begin', id, tmp }, []);

@@ -93,7 +93,7 @@ export async function runRestore(s: OpenedSet, o: RestoreOptions): Promise<Resto
   if (s.manifest) {
     const ranges = await planRanges(s, o.include);
     total = ranges.reduce((n, r) => n + r.end - r.start, 0);
-    source = tarBytes(s, ranges, work);
+    source = tarBytes(s, ranges, work, writers);
     expected = selected(s, includeFilter(o.include));
   } else {
     if (o.include.length) throw new UsageError('include-needs-manifest', '--include needs the manifest; with --volumes-only everything is restored');
@@ -126,13 +126,13 @@ export interface KeyedVerifyResult {
 
 /**
  * Authenticates every chunk and re-hashes every file against the catalog,
- * writing nothing. Files are hashed on the writer threads in hash-only mode,
- * as restore hashes them, so verify keeps up with restore.
+ * writing nothing. Files (and volumes) are hashed on the writer threads in
+ * hash-only mode, as restore hashes them, so verify keeps up with restore.
  */
 export async function verifyContents(s: OpenedSet, log: Logger, progress: Progress, workers?: number): Promise<KeyedVerifyResult> {
   const m = manifestOf(s);
   const work = chunkWork(workers);
-  const hashers = new FileWriters(workers ?? defaultWorkers(), true);
+  const hashers = new FileWriters(workers ?? defaultWorkers());
   let entries = 0;
   let files = 0;
   let bytes = 0;
@@ -140,7 +140,7 @@ export async function verifyContents(s: OpenedSet, log: Logger, progress: Progre
   const mismatch = (path: string) => new IntegrityError('file-hash-mismatch', `${path}: archived content does not match the catalog's hash`, { where: { path } });
   progress.start('verify', m.tarBytes);
   try {
-    for await (const e of untar(counted(tarBytes(s, [{ start: 0, end: m.tarBytes }], work), progress), readCatalog(s))) {
+    for await (const e of untar(counted(tarBytes(s, [{ start: 0, end: m.tarBytes }], work, hashers), progress), readCatalog(s))) {
       if (failure) throw failure;
       entries++;
       const want = e.expected!;
@@ -148,7 +148,7 @@ export async function verifyContents(s: OpenedSet, log: Logger, progress: Progre
         for await (const _ of e.body) void _;
         continue;
       }
-      const id = hashers.begin('', e.path);
+      const id = hashers.begin(null, e.path);
       for await (const piece of e.body) {
         hashers.data(id, piece);
         await hashers.room();

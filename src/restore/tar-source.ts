@@ -12,7 +12,7 @@ import { manifestOf } from '../set/open-set.js';
 import type { ChunkWork } from '../parallel/pool.js';
 import { orderedMap } from '../stream/ordered-map.js';
 import { chunkTampered, readVolumeChunks } from './volume-reader.js';
-import { FileWriters } from './file-writers.js';
+import type { FileWriters } from './file-writers.js';
 import type { DataChunk, VolumeEnd } from './volume-reader.js';
 import { firstTarChunk } from './plan.js';
 import type { TarRange } from './plan.js';
@@ -25,8 +25,8 @@ export async function plainOf(s: OpenedSet, work: ChunkWork, volume: string, c: 
   throw new IntegrityError('chunk-corrupt', `${volume}: chunk ${c.chunkIndex} does not decompress`, { where: { set: s.set, volume, chunk: c.chunkIndex } });
 }
 
-/** Tar bytes of the given ranges (sorted, disjoint), using the manifest's volume list. */
-export async function* tarBytes(s: OpenedSet, ranges: TarRange[], work: ChunkWork): AsyncGenerator<Buffer> {
+/** Tar bytes of the given ranges (sorted, disjoint), using the manifest's volume list; `files` hashes the volumes. */
+export async function* tarBytes(s: OpenedSet, ranges: TarRange[], work: ChunkWork, files: FileWriters): AsyncGenerator<Buffer> {
   const m = manifestOf(s);
   const size = m.chunkSize;
   let ri = 0; // first range not yet fully produced
@@ -35,31 +35,25 @@ export async function* tarBytes(s: OpenedSet, ranges: TarRange[], work: ChunkWor
     while (wi < ranges.length && ranges[wi]!.end <= k * size) wi++;
     return wi < ranges.length && ranges[wi]!.start < (k + 1) * size;
   };
-  // Volume hashes on a thread of their own: SHA-256 of every stored byte is too much for this one.
-  const hasher = new FileWriters(work.threaded ? 1 : 0, true);
-  try {
-    for (const v of m.volumes) {
-      if (ri >= ranges.length) return;
-      const first = firstTarChunk(v);
-      if (ranges[ri]!.start >= (first + v.dataChunks) * size) continue;
-      const exp = { set: s.set, setId: s.setId, name: v.name, index: v.index, firstChunk: v.firstChunk, sha256: v.sha256, size: v.size, last: v.index === m.volumes.length };
-      const chunks = readVolumeChunks(s.target, exp, s.keys, (g) => wantTar(g - (v.index - 1)), hasher);
-      const window = Math.max(2, work.parallelism * 2);
-      for await (const { c, plain } of orderedMap(chunks, window, async (c) => ({ c, plain: await plainOf(s, work, v.name, c) }))) {
-        const chunkStart = (c.chunkIndex - (v.index - 1)) * size;
-        const expected = Math.min(size, m.tarBytes - chunkStart);
-        if (plain.length !== expected) throw new IntegrityError('chunk-corrupt', `${v.name}: chunk ${c.chunkIndex} holds ${plain.length} bytes, expected ${expected}`, { where: { set: s.set, volume: v.name, chunk: c.chunkIndex } });
-        const chunkEnd = chunkStart + plain.length;
-        for (let j = ri; j < ranges.length && ranges[j]!.start < chunkEnd; j++) {
-          const from = Math.max(ranges[j]!.start, chunkStart) - chunkStart;
-          const to = Math.min(ranges[j]!.end, chunkEnd) - chunkStart;
-          if (to > from) yield plain.subarray(from, to);
-        }
-        while (ri < ranges.length && ranges[ri]!.end <= chunkEnd) ri++;
+  for (const v of m.volumes) {
+    if (ri >= ranges.length) return;
+    const first = firstTarChunk(v);
+    if (ranges[ri]!.start >= (first + v.dataChunks) * size) continue;
+    const exp = { set: s.set, setId: s.setId, name: v.name, index: v.index, firstChunk: v.firstChunk, sha256: v.sha256, size: v.size, last: v.index === m.volumes.length };
+    const chunks = readVolumeChunks(s.target, exp, s.keys, (g) => wantTar(g - (v.index - 1)), files);
+    const window = Math.max(2, work.parallelism * 2);
+    for await (const { c, plain } of orderedMap(chunks, window, async (c) => ({ c, plain: await plainOf(s, work, v.name, c) }))) {
+      const chunkStart = (c.chunkIndex - (v.index - 1)) * size;
+      const expected = Math.min(size, m.tarBytes - chunkStart);
+      if (plain.length !== expected) throw new IntegrityError('chunk-corrupt', `${v.name}: chunk ${c.chunkIndex} holds ${plain.length} bytes, expected ${expected}`, { where: { set: s.set, volume: v.name, chunk: c.chunkIndex } });
+      const chunkEnd = chunkStart + plain.length;
+      for (let j = ri; j < ranges.length && ranges[j]!.start < chunkEnd; j++) {
+        const from = Math.max(ranges[j]!.start, chunkStart) - chunkStart;
+        const to = Math.min(ranges[j]!.end, chunkEnd) - chunkStart;
+        if (to > from) yield plain.subarray(from, to);
       }
+      while (ri < ranges.length && ranges[ri]!.end <= chunkEnd) ri++;
     }
-  } finally {
-    await hasher.close();
   }
 }
 

@@ -80,20 +80,20 @@ export async function readVolumeHeader(r: ByteReader, name: string): Promise<{ h
 
 /**
  * `hasher` hashes the volume's bytes (against the manifest's SHA-256) off
- * this thread when it has threads; tar-source.ts shares one per run.
+ * this thread when it has threads: the run's file writers, in hash-only mode.
  */
 export async function* readVolumeChunks(
   target: Target,
   exp: VolumeExpectation,
   keys: VolumeKeys,
   want: (chunkIndex: number) => boolean = () => true,
-  hasher: FileWriters = new FileWriters(0, true),
+  hasher: FileWriters = new FileWriters(0),
 ): AsyncGenerator<DataChunk, VolumeEnd> {
   const name = exp.name;
   const where = { set: exp.set, volume: name };
   const fail = (code: string, what: string, chunk?: number) =>
     new IntegrityError(code, `${name}: ${what}`, { where: chunk === undefined ? where : { ...where, chunk } });
-  let hashId = exp.sha256 === undefined ? undefined : hasher.begin('', name);
+  let hashId = exp.sha256 === undefined ? undefined : hasher.begin(null, name);
   const r = new ByteReader(await openVolumeStream(target, exp), hashId === undefined ? undefined : (b) => hasher.data(hashId!, b));
   try {
     const { header, macInput, mac } = await readVolumeHeader(r, name);

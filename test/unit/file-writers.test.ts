@@ -15,8 +15,8 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const meta = (mtimeMs: number | null = 1_500_000_000_000) => ({ mode: 0o640, uid: -1, gid: -1, mtimeMs });
 
 describe.each([
-  ['two threads', (n: number, hashOnly = false) => new ThreadedWriters(n, hashOnly) as unknown as FileWriters],
-  ['in-process', (_n: number, hashOnly = false) => new FileWriters(0, hashOnly)],
+  ['two threads', (n: number) => new ThreadedWriters(n) as unknown as FileWriters],
+  ['in-process', () => new FileWriters(0)],
 ] as const)('FileWriters, %s', (_name, make) => {
   const write = (w: FileWriters, dir: string, name: string, pieces: Buffer[], expected = true, mtimeMs?: number | null): Promise<FileOutcome> => {
     const final = join(dir, name);
@@ -86,12 +86,18 @@ describe.each([
       expect((await readdir(dir)).sort()).toEqual(['done']);
     }));
 
-  test('hash-only (keyed verify): outcomes as when writing, and nothing on disk', () =>
+  test('hash-only (no temporary name): outcomes as when writing, and nothing on disk', () =>
     withTempDir('fw', async (dir) => {
-      const w = make(2, true);
+      const w = make(2);
       try {
-        const good = write(w, dir, 'good', [Buffer.from('a'), Buffer.alloc(2 * 1024 * 1024, 2)]);
-        const id = w.begin('', join(dir, 'bad'));
+        const hashOnly = (name: string, pieces: Buffer[]) => {
+          const id = w.begin(null, join(dir, name));
+          for (const p of pieces) w.data(id, p);
+          const all = Buffer.concat(pieces);
+          return w.end(id, join(dir, name), meta(), { sha256: sha(all), size: all.length });
+        };
+        const good = hashOnly('good', [Buffer.from('a'), Buffer.alloc(2 * 1024 * 1024, 2)]);
+        const id = w.begin(null, join(dir, 'bad'));
         w.data(id, Buffer.from('tampered'));
         const bad = w.end(id, join(dir, 'bad'), meta(), { sha256: sha(Buffer.from('original')), size: 8 });
         expect(await good).toEqual({ id: 0, status: 'written', size: 2 * 1024 * 1024 + 1 });
