@@ -1,10 +1,19 @@
-/** Worker thread entry: runs chunk jobs posted by parallel/pool.ts. */
+/** Worker thread entry: runs chunk jobs posted by parallel/pool.ts, and file batches from restore/file-writers.ts. */
 import { parentPort } from 'node:worker_threads';
 import { owned, runChunkJob } from './chunk-jobs.js';
 import type { ChunkJob } from './chunk-jobs.js';
+import { FileJobs } from '../restore/file-jobs.js';
+import { runFileBatch } from '../restore/file-batch.js';
+import type { FileBatch } from '../restore/file-batch.js';
 
 const port = parentPort!;
-port.on('message', (msg: { id: number; job: ChunkJob }) => {
+const files = new FileJobs();
+port.on('message', (msg: { id: number; job: ChunkJob } | { files: FileBatch }) => {
+  if ('files' in msg) {
+    const reply = runFileBatch(files, msg.files);
+    port.postMessage({ files: reply }, 'buffers' in reply ? reply.buffers : []);
+    return;
+  }
   try {
     const r = runChunkJob(msg.job);
     if ('bytes' in r) {

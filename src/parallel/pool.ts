@@ -2,7 +2,9 @@
  * A pool of worker threads for per-chunk work (compress on backup; decrypt, unpad
  * and decompress on restore and verify). Callers bound how much is in
  * flight (stream/ordered-map.ts keeps order and applies backpressure); the
- * pool only hands each job to an idle worker. With 0 workers, or when the
+ * pool only hands each job to an idle worker. On restore the same workers
+ * also write files, as lanes (restore/file-writers.ts): a thread per core,
+ * not two, keeps memory down (each isolate holds its own garbage). With 0 workers, or when the
  * compiled worker script is not there (tests that import src/ directly), the
  * jobs run in-process.
  */
@@ -22,7 +24,17 @@ export interface ChunkWork {
   compress(data: Buffer, choice: CompressionChoice): Promise<CompressedChunk>;
   /** Authenticates and decrypts a sealed data frame, then unpads and decompresses its payload. */
   decode(frame: DataFrameParams, sealed: Buffer, chunkSize: number): Promise<Decoded>;
+  /**
+   * The workers as lanes for file batches (restore/file-writers.ts), which
+   * then keep the process alive until released; none when in-process.
+   */
+  fileLanes(onReply: (reply: unknown) => void, onFailure: (err: Error) => void): FileLane[];
+  releaseFileLanes(): void;
   close(): Promise<void>;
+}
+
+export interface FileLane {
+  post(message: unknown, transfer: ArrayBuffer[]): void;
 }
 
 export type Decoded = { plain: Buffer } | { failed: DecodeFailure };
@@ -42,6 +54,8 @@ export function chunkWork(workers: number = defaultWorkers()): ChunkWork {
 function inProcess(): ChunkWork {
   return {
     parallelism: 1,
+    fileLanes: () => [],
+    releaseFileLanes: () => {},
     compress: async (data, choice) => toCompressed(runChunkJob({ op: 'compress', choice, data })),
     decode: async (frame, sealed, chunkSize) => toDecoded(runChunkJob({ op: 'decode', ...frame, data: sealed, chunkSize })),
     close: async () => {},
@@ -73,6 +87,8 @@ class WorkerPool implements ChunkWork {
   private nextId = 0;
   private failed: Error | undefined;
   private closed = false;
+  private onFileReply: ((reply: unknown) => void) | undefined;
+  private onFileFailure: ((err: Error) => void) | undefined;
 
   constructor(
     private readonly script: string,
@@ -84,8 +100,11 @@ class WorkerPool implements ChunkWork {
   /** Workers start on first use, so a command that fails early never waits for threads. */
   private start(): void {
     for (let i = 0; i < this.parallelism; i++) {
-      const w = new Worker(this.script);
-      w.on('message', (m: { id: number; result?: ChunkResult; error?: string }) => this.done(w, m));
+      const w = new Worker(this.script, { resourceLimits: { maxYoungGenerationSizeMb: 3 } });
+      w.on('message', (m: { id: number; result?: ChunkResult; error?: string } | { files: unknown }) => {
+        if ('files' in m) this.onFileReply?.(m.files);
+        else this.done(w, m);
+      });
       w.on('error', (err) => this.fail(err));
       w.on('exit', (code) => {
         if (code !== 0 && !this.closed) this.fail(new Error(`chunk worker exited with code ${code}`));
@@ -105,6 +124,21 @@ class WorkerPool implements ChunkWork {
     // Copies of key, nonce and AAD that own their memory: a view into Node's shared pool would clone the whole pool.
     const own = (b: Buffer) => new Uint8Array(b);
     return this.submit({ op: 'decode', key: own(frame.key), nonce: own(frame.nonce), aad: own(frame.aad), data: owned(sealed), chunkSize }).then(toDecoded);
+  }
+
+  fileLanes(onReply: (reply: unknown) => void, onFailure: (err: Error) => void): FileLane[] {
+    if (!this.all.length) this.start();
+    this.onFileReply = onReply;
+    this.onFileFailure = onFailure;
+    if (this.failed) onFailure(this.failed);
+    for (const w of this.all) w.ref();
+    return this.all.map((w) => ({ post: (message, transfer) => w.postMessage({ files: message }, transfer) }));
+  }
+
+  releaseFileLanes(): void {
+    this.onFileReply = undefined;
+    this.onFileFailure = undefined;
+    for (const w of this.all) if (this.idle.includes(w)) w.unref();
   }
 
   /**
@@ -143,7 +177,7 @@ class WorkerPool implements ChunkWork {
   private done(w: Worker, m: { id: number; result?: ChunkResult; error?: string }): void {
     const p = this.pending.get(m.id);
     this.pending.delete(m.id);
-    w.unref();
+    if (!this.onFileReply) w.unref();
     this.idle.push(w);
     if (p) {
       if (m.result) p.resolve(m.result);
@@ -154,6 +188,7 @@ class WorkerPool implements ChunkWork {
 
   private fail(err: Error): void {
     this.failed ??= err;
+    this.onFileFailure?.(err);
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }

@@ -1,38 +1,29 @@
 /**
- * Regular files written on a few threads, so that restoring many small files
- * keeps two cores busy in the kernel and the hashing is off the main thread.
- * A file goes to the thread chosen by its final path (so two entries of the
- * same name are written in archive order), as begin / data... / end ops
- * (file-jobs.ts), sent in batches: when a batch is full, or once the caller
- * yields. What is in flight is bounded in files and in bytes; `room()`
- * waits for acknowledgements when it is full. With no
- * threads (workers 0, or the compiled worker script absent under tests) the
- * same ops run in-process, at once. Once started, the threads keep the
- * process alive until close(), which the caller must reach (a finally block).
+ * Regular files written on the worker pool's threads (as lanes), so that
+ * restoring many small files keeps every core busy in the kernel and the
+ * hashing is off the main thread. A file goes to the lane chosen by its
+ * final path (so two entries of the same name are written in archive
+ * order), as begin / data... / end ops (file-jobs.ts), sent in batches
+ * (file-batch.ts): when a batch is full, or once the caller yields. What is
+ * in flight is bounded in files and in bytes; `room()` waits for
+ * acknowledgements when it is full. With no threads (workers 0, or the
+ * compiled worker script absent under tests) the same ops run in-process,
+ * at once. Once started, the lanes keep the process alive until close(),
+ * which the caller must reach (a finally block) before closing the pool.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { ChunkWork, FileLane } from '../parallel/pool.js';
 import { FileJobs } from './file-jobs.js';
 import type { Expected, FileMeta, FileOp, FileOutcome } from './file-jobs.js';
+import type { WriterReply } from './file-batch.js';
 
-const WORKER_SCRIPT = new URL('./file-writer-worker.js', import.meta.url);
 const MAX_FILES_IN_FLIGHT = 256;
 const MAX_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
 /** A batch is sent once it holds this many bytes or ops. */
 const BATCH_BYTES = 1024 * 1024;
 const BATCH_OPS = 256;
 
-export interface WriterReply {
-  outcomes: FileOutcome[];
-  /** Data bytes of the batch, now written (or dropped). */
-  bytes: number;
-  /** The batch's buffers, handed back for reuse. */
-  buffers: ArrayBuffer[];
-}
-
 interface Lane {
-  worker: Worker;
+  channel: FileLane;
   batch: FileOp[];
   /** The batch's data: small pieces packed into the last buffer, large ones in their own. */
   buffers: ArrayBuffer[];
@@ -59,7 +50,7 @@ interface Pending {
 
 export class FileWriters {
   private readonly lanes: Lane[] = [];
-  private readonly inProcess: FileJobs | undefined;
+  private inProcess: FileJobs | undefined;
   private readonly pending = new Map<number, Pending>();
   /** Files begun and not yet ended. */
   private readonly open = new Map<number, OpenFile>();
@@ -71,32 +62,29 @@ export class FileWriters {
   /** Batch buffers the threads gave back, for reuse. */
   private readonly freeBuffers: ArrayBuffer[] = [];
 
-  constructor(private readonly threads: number) {
-    if (threads <= 0 || !existsSync(fileURLToPath(WORKER_SCRIPT))) this.inProcess = new FileJobs();
-  }
+  private started = false;
+  /** Each lane's acknowledgement of close, once asked. */
+  private readonly closeAcks: (() => void)[] = [];
 
-  /** Threads start with the first file, so a restore that fails before writing never waits for them. */
+  /** `work`: the pool whose threads write; without one (or with an in-process pool) files are written here. */
+  constructor(private readonly work: ChunkWork | null = null) {}
+
+  /** Lanes open with the first file, so a restore that fails before writing never holds the threads. */
   private start(): void {
-    for (let i = 0; i < this.threads; i++) {
-      const worker = new Worker(fileURLToPath(WORKER_SCRIPT));
-      const lane: Lane = { worker, batch: [], buffers: [], packed: -1, batchBytes: 0 };
-      worker.on('message', (r: WriterReply) => this.replied(r));
-      worker.on('error', (err) => this.fail(err));
-      worker.on('exit', (code) => {
-        if (code !== 0) this.fail(new Error(`file writer thread exited with code ${code}`));
-      });
-      this.lanes.push(lane);
-    }
+    this.started = true;
+    const channels = this.work?.fileLanes((r) => this.replied(r as WriterReply), (err) => this.fail(err)) ?? [];
+    for (const channel of channels) this.lanes.push({ channel, batch: [], buffers: [], packed: -1, batchBytes: 0 });
+    if (!this.lanes.length) this.inProcess = new FileJobs();
   }
 
   /** Starts a file under its temporary name (null: only hash it); `final` picks its thread. */
   begin(tmp: string | null, final: string): number {
     const id = this.nextId++;
+    if (!this.started) this.start();
     if (this.inProcess) {
       this.inProcess.run({ op: 'begin', id, tmp }, []);
       return id;
     }
-    if (!this.lanes.length) this.start();
     this.open.set(id, { lane: this.lanes[laneIndex(final, this.lanes.length)]!, tmp, data: [], streaming: false });
     return id;
   }
@@ -175,7 +163,7 @@ export class FileWriters {
   }
 
   /**
-   * Stops the threads. Files already ended are finished first (a failing
+   * Ends the lanes. Files already ended are finished first (a failing
    * restore keeps what it completed); files begun and not ended are closed
    * and unlinked.
    */
@@ -183,10 +171,12 @@ export class FileWriters {
     this.inProcess?.abortAll();
     this.open.clear();
     this.flush();
-    await Promise.all(this.lanes.map(async (lane) => {
-      lane.worker.postMessage({ close: true });
-      await new Promise((resolve) => lane.worker.once('exit', resolve));
-    }));
+    if (!this.lanes.length || this.failed) return;
+    await Promise.all(this.lanes.map((lane) => new Promise<void>((resolve) => {
+      this.closeAcks.push(resolve);
+      lane.channel.post({ close: true }, []);
+    })));
+    this.work!.releaseFileLanes();
   }
 
   private queue(lane: Lane, op: FileOp): void {
@@ -221,7 +211,7 @@ export class FileWriters {
     }
     // One transfer per batch, not per piece: transferring an ArrayBuffer costs far more than copying a
     // few KiB; and a JSON string crosses threads at about twice the speed of the same objects.
-    lane.worker.postMessage({ ops: JSON.stringify(lane.batch), buffers: lane.buffers, bytes: lane.batchBytes }, lane.buffers);
+    lane.channel.post({ ops: JSON.stringify(lane.batch), buffers: lane.buffers, bytes: lane.batchBytes }, lane.buffers);
     lane.batch = [];
     lane.buffers = [];
     lane.packed = -1;
@@ -229,6 +219,10 @@ export class FileWriters {
   }
 
   private replied(r: WriterReply): void {
+    if ('closed' in r) {
+      this.closeAcks.shift()?.();
+      return;
+    }
     this.bytesInFlight -= r.bytes;
     for (const b of r.buffers) if (this.freeBuffers.length < MAX_BYTES_IN_FLIGHT / BATCH_BYTES) this.freeBuffers.push(b);
     for (const o of r.outcomes) this.settle(o);

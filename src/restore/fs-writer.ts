@@ -87,7 +87,7 @@ export class FsWriter {
     private readonly root: string,
     private readonly warnings: Warnings,
     private readonly log: Logger,
-    private readonly writers: FileWriters = new FileWriters(0),
+    private readonly writers: FileWriters = new FileWriters(),
   ) {}
 
   async write(e: ArchiveEntry): Promise<void> {

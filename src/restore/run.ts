@@ -18,7 +18,7 @@ import type { Refusal } from './fs-writer.js';
 import { includeFilter, RangeBuilder } from './plan.js';
 import type { TarRange } from './plan.js';
 import { tarBytes, tarBytesFromVolumes } from './tar-source.js';
-import { chunkWork, defaultWorkers } from '../parallel/pool.js';
+import { chunkWork } from '../parallel/pool.js';
 import { FileWriters } from './file-writers.js';
 import { NO_META } from './file-jobs.js';
 import { untar } from './untar.js';
@@ -27,7 +27,7 @@ import type { CatalogEntry } from '../format/catalog.js';
 export interface RestoreOptions {
   to: string;
   include: string[];
-  /** Worker threads for decryption and for writing files, each (0: in-process); default: one per core. */
+  /** Worker threads for decryption and writing files (0: in-process); default: one per core. */
   workers?: number;
   log: Logger;
   progress: Progress;
@@ -82,11 +82,11 @@ export async function runRestore(s: OpenedSet, o: RestoreOptions): Promise<Resto
     throw ioError('create the restore folder', root, err);
   }
   const warnings = new Warnings(log);
-  const writers = new FileWriters(o.workers ?? defaultWorkers());
+  const work = chunkWork(o.workers);
+  const writers = new FileWriters(work);
   const writer = new FsWriter(root, warnings, log, writers);
   log.info({ event: 'restore-started', to: root, include: o.include, volumesOnly: !s.manifest }, 'restore started');
   let entries = 0;
-  const work = chunkWork(o.workers);
   let source: AsyncIterable<Buffer>;
   let expected: AsyncIterable<CatalogEntry> | undefined;
   let total: number | undefined;
@@ -111,8 +111,8 @@ export async function runRestore(s: OpenedSet, o: RestoreOptions): Promise<Resto
     throw err;
   } finally {
     o.progress.done();
-    await work.close();
     await writers.close();
+    await work.close();
   }
   log.info({ event: 'restore-finished', entries, files: writer.files, bytes: writer.bytes, refused: writer.refused.length, warnings: warnings.count }, 'restore finished');
   return { set: s.set, to: root, entries, files: writer.files, bytes: writer.bytes, refused: writer.refused, seconds: (Date.now() - started) / 1000, warnings };
@@ -132,7 +132,7 @@ export interface KeyedVerifyResult {
 export async function verifyContents(s: OpenedSet, log: Logger, progress: Progress, workers?: number): Promise<KeyedVerifyResult> {
   const m = manifestOf(s);
   const work = chunkWork(workers);
-  const hashers = new FileWriters(workers ?? defaultWorkers());
+  const hashers = new FileWriters(work);
   let entries = 0;
   let files = 0;
   let bytes = 0;
@@ -168,8 +168,8 @@ export async function verifyContents(s: OpenedSet, log: Logger, progress: Progre
     throw err;
   } finally {
     progress.done();
-    await work.close();
     await hashers.close();
+    await work.close();
   }
   return { entries, files, bytes };
 }

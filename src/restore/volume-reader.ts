@@ -87,7 +87,7 @@ export async function* readVolumeChunks(
   exp: VolumeExpectation,
   keys: VolumeKeys,
   want: (chunkIndex: number) => boolean = () => true,
-  hasher: FileWriters = new FileWriters(0),
+  hasher: FileWriters = new FileWriters(),
 ): AsyncGenerator<DataChunk, VolumeEnd> {
   const name = exp.name;
   const where = { set: exp.set, volume: name };

@@ -1,12 +1,13 @@
 /**
- * FileWriters, on threads (the compiled module: only there does the worker
- * script exist) and in-process: the same outcomes, files whole or absent.
+ * FileWriters, on a pool's threads (the compiled modules: only there does the
+ * worker script exist) and in-process: the same outcomes, files whole or absent.
  */
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { FileWriters as ThreadedWriters } from '../../dist/restore/file-writers.js';
+import { chunkWork } from '../../dist/parallel/pool.js';
 import { FileWriters } from '../../src/restore/file-writers.js';
 import type { FileOutcome } from '../../src/restore/file-jobs.js';
 import { seededRandom, withTempDir } from './helpers.js';
@@ -14,9 +15,21 @@ import { seededRandom, withTempDir } from './helpers.js';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const meta = (mtimeMs: number | null = 1_500_000_000_000) => ({ mode: 0o640, uid: -1, gid: -1, mtimeMs });
 
+/** Writers on a pool of n threads; close() also stops the pool. */
+function threaded(n: number): FileWriters {
+  const work = chunkWork(n);
+  const w = new ThreadedWriters(work) as unknown as FileWriters;
+  const close = w.close.bind(w);
+  w.close = async () => {
+    await close();
+    await work.close();
+  };
+  return w;
+}
+
 describe.each([
-  ['two threads', (n: number) => new ThreadedWriters(n) as unknown as FileWriters],
-  ['in-process', () => new FileWriters(0)],
+  ['two threads', threaded],
+  ['in-process', () => new FileWriters()],
 ] as const)('FileWriters, %s', (_name, make) => {
   const write = (w: FileWriters, dir: string, name: string, pieces: Buffer[], expected = true, mtimeMs?: number | null): Promise<FileOutcome> => {
     const final = join(dir, name);

@@ -1,0 +1,33 @@
+/**
+ * The messages between file-writers.ts and the threads that write: a batch
+ * of file ops with the buffers holding their data, and the reply (outcomes,
+ * and the buffers handed back for reuse). `close` finishes nothing more:
+ * files still open are closed and unlinked.
+ */
+import type { FileJobs, FileOp, FileOutcome } from './file-jobs.js';
+
+export type FileBatch = { ops: string; buffers: ArrayBuffer[]; bytes: number } | { close: true };
+
+export type WriterReply =
+  | {
+      outcomes: FileOutcome[];
+      /** Data bytes of the batch, now written (or dropped). */
+      bytes: number;
+      buffers: ArrayBuffer[];
+    }
+  | { closed: true };
+
+export function runFileBatch(jobs: FileJobs, batch: FileBatch): WriterReply {
+  if ('close' in batch) {
+    jobs.abortAll();
+    return { closed: true };
+  }
+  const outcomes: FileOutcome[] = [];
+  const buffers = batch.buffers.map((b) => new Uint8Array(b));
+  // A JSON string crosses threads at about twice the speed of the same objects.
+  for (const op of JSON.parse(batch.ops) as FileOp[]) {
+    const o = jobs.run(op, buffers);
+    if (o) outcomes.push(o);
+  }
+  return { outcomes, bytes: batch.bytes, buffers: batch.buffers };
+}
