@@ -100,7 +100,7 @@ class WorkerPool implements ChunkWork {
   /** Workers start on first use, so a command that fails early never waits for threads. */
   private start(): void {
     for (let i = 0; i < this.parallelism; i++) {
-      const w = new Worker(this.script, { resourceLimits: { maxYoungGenerationSizeMb: 3 } });
+      const w = new Worker(this.script);
       w.on('message', (m: { id: number; result?: ChunkResult; error?: string } | { files: unknown }) => {
         if ('files' in m) this.onFileReply?.(m.files);
         else this.done(w, m);
