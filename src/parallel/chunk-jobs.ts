@@ -6,14 +6,23 @@
 import { compressChunk } from '../backup/compress.js';
 import type { CompressionChoice } from '../backup/compress.js';
 import { payloadPlaintext } from '../restore/payload.js';
+import { sealDataChunk } from '../backup/seal-chunk.js';
+import type { DataChunk } from '../backup/seal-chunk.js';
+
+/** A volume's data chunk to compress, pad and seal into its whole frame (backup/seal-chunk.ts). */
+export interface SealJob extends DataChunk {
+  op: 'seal';
+}
 
 export type ChunkJob =
   | { op: 'compress'; choice: CompressionChoice; data: Uint8Array }
-  | { op: 'decode'; codec: number; data: Uint8Array; chunkSize: number };
+  | { op: 'decode'; codec: number; data: Uint8Array; chunkSize: number }
+  | SealJob;
 
-export type ChunkResult = { codec: number; bytes: Uint8Array } | { plain: Uint8Array | null };
+export type ChunkResult = { codec: number; bytes: Uint8Array } | { plain: Uint8Array | null } | { frame: Uint8Array };
 
 export function runChunkJob(job: ChunkJob): ChunkResult {
+  if (job.op === 'seal') return { frame: sealDataChunk(job) };
   if (job.op === 'compress') {
     const c = compressChunk(asBuffer(job.data), job.choice);
     return { codec: c.codec, bytes: c.bytes };

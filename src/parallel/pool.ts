@@ -13,6 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { asBuffer, owned, runChunkJob } from './chunk-jobs.js';
 import type { ChunkJob, ChunkResult } from './chunk-jobs.js';
 import type { CompressedChunk, CompressionChoice } from '../backup/compress.js';
+import type { DataChunk } from '../backup/seal-chunk.js';
 import type { Codec } from '../format/chunk.js';
 
 export interface ChunkWork {
@@ -21,6 +22,8 @@ export interface ChunkWork {
   compress(data: Buffer, choice: CompressionChoice): Promise<CompressedChunk>;
   /** Unpads and decompresses a chunk's payload; undefined when malformed. */
   decode(codec: number, data: Buffer, chunkSize: number): Promise<Buffer | undefined>;
+  /** Compresses, pads and seals a volume's data chunk; returns its whole frame. */
+  seal(chunk: DataChunk): Promise<Buffer>;
   close(): Promise<void>;
 }
 
@@ -41,6 +44,7 @@ function inProcess(): ChunkWork {
     parallelism: 1,
     compress: async (data, choice) => toCompressed(runChunkJob({ op: 'compress', choice, data })),
     decode: async (codec, data, chunkSize) => toPlain(runChunkJob({ op: 'decode', codec, data, chunkSize })),
+    seal: async (chunk) => toFrame(runChunkJob({ op: 'seal', ...chunk })),
     close: async () => {},
   };
 }
@@ -53,6 +57,11 @@ function toCompressed(r: ChunkResult): CompressedChunk {
 function toPlain(r: ChunkResult): Buffer | undefined {
   if (!('plain' in r)) throw new Error('worker answered a decode job with something else');
   return r.plain ? asBuffer(r.plain) : undefined;
+}
+
+function toFrame(r: ChunkResult): Buffer {
+  if (!('frame' in r)) throw new Error('worker answered a seal job with something else');
+  return asBuffer(r.frame);
 }
 
 interface Pending {
@@ -99,6 +108,12 @@ class WorkerPool implements ChunkWork {
 
   decode(codec: number, data: Buffer, chunkSize: number): Promise<Buffer | undefined> {
     return this.submit({ op: 'decode', codec, data: owned(data), chunkSize }).then(toPlain);
+  }
+
+  seal(chunk: DataChunk): Promise<Buffer> {
+    // Copies of key, nonce and AAD that own their memory: a view into Node's shared pool would clone the whole pool.
+    const own = (b: Uint8Array) => new Uint8Array(b);
+    return this.submit({ op: 'seal', ...chunk, key: own(chunk.key), nonce: own(chunk.nonce), aad: own(chunk.aad), data: owned(chunk.data) }).then(toFrame);
   }
 
   /**
