@@ -11,7 +11,7 @@
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { Codec } from '../format/chunk.js';
-import { zstdCanCompress, zstdCompress, zstdDecompress } from '../compress/zstd.js';
+import { zstdCanCompress, zstdCompressBound, zstdCompressInto, zstdDecompress } from '../compress/zstd.js';
 
 export interface CompressedChunk {
   codec: Codec;
@@ -30,8 +30,29 @@ export function defaultCompression(): CompressionChoice {
 
 export function compressChunk(data: Buffer, choice: CompressionChoice): CompressedChunk {
   if (choice === 'none') return { codec: Codec.none, bytes: data };
-  const packed = choice === 'zstd' ? zstdCompress(data, ZSTD_LEVEL) : deflateRawSync(data, { level: 1 });
-  return packed.length < data.length ? { codec: choice === 'zstd' ? Codec.zstd : Codec.deflate, bytes: packed } : { codec: Codec.none, bytes: data };
+  const out = Buffer.allocUnsafe(compressRoom(data.length, choice));
+  const { codec, length } = compressChunkInto(data, choice, out);
+  return { codec, bytes: out.subarray(0, length) };
+}
+
+/** Room compressChunkInto needs for a chunk of `length` bytes. */
+export function compressRoom(length: number, choice: CompressionChoice): number {
+  return choice === 'zstd' ? Math.max(length, zstdCompressBound(length)) : length;
+}
+
+/**
+ * compressChunk's choice of codec and bytes, written into `dst` (at least
+ * compressRoom bytes) instead of a new buffer; returns the codec and length.
+ */
+export function compressChunkInto(data: Buffer, choice: CompressionChoice, dst: Buffer): { codec: Codec; length: number } {
+  if (choice === 'zstd') {
+    const length = zstdCompressInto(dst, data, ZSTD_LEVEL);
+    if (length < data.length) return { codec: Codec.zstd, length };
+  } else if (choice === 'deflate') {
+    const packed = deflateRawSync(data, { level: 1 });
+    if (packed.length < data.length) return { codec: Codec.deflate, length: packed.copy(dst) };
+  }
+  return { codec: Codec.none, length: data.copy(dst) };
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * A backup, start to finish:
- *   walk -> tar -> fixed-size chunks -> compress (in parallel, in order)
- *   -> seal -> volumes -> target, and the catalog beside it; then the manifest.
+ *   walk -> tar -> fixed-size chunks -> compress, pad and seal (in parallel,
+ *   written in order) -> volumes -> target, and the catalog beside it; then
+ *   the manifest.
  * Each stage pulls from the one before, so a slow target slows the walk and
  * memory stays bounded by the in-flight window. The manifest is written only
  * after every volume is stored; if anything fails, the volumes already
@@ -20,12 +21,11 @@ import type { Logger } from '../log.js';
 import type { Progress } from '../progress.js';
 import { Warnings } from '../report.js';
 import { writeManifest } from '../set/manifest-io.js';
-import { orderedMap } from '../stream/ordered-map.js';
 import { rechunk } from '../stream/rechunk.js';
 import type { Target } from '../targets/target.js';
 import { CatalogWriter } from './catalog-writer.js';
 import { chunkWork } from '../parallel/pool.js';
-import { padPayload, padStep } from '../format/padding.js';
+import { padStep } from '../format/padding.js';
 import type { CompressionChoice } from './compress.js';
 import { ChunkSealer } from './encrypt.js';
 import { tarStream } from './tar.js';
@@ -109,6 +109,7 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
   const stanzas: Stanza[] = o.recipients.map((r) => wrapForRecipient(dataKey, setId, r.x25519));
   if (o.passphrase) stanzas.push(await wrapForPassphrase(dataKey, setId, o.passphrase, o.scrypt));
   const warnings = new Warnings(log);
+  const work = chunkWork(o.workers);
   const volumes = new VolumeWriter({
     target: o.target,
     setName: set,
@@ -118,13 +119,14 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
     volumeSize: o.volumeSize,
     sealer: new ChunkSealer(nodeAead, dataKey, setId),
     headerMacKey: headerMacKey(dataKey, setId),
+    // Twice the workers in flight keeps every worker busy while the main thread writes.
+    inFlight: Math.max(2, work.parallelism * 2),
     onBytes: (n) => o.progress.add(n),
   });
   const catalog = await CatalogWriter.create(new ChunkSealer(nodeAead, dataKey, setId), o.chunkSize, o.compression, o.pad);
   log.info({ event: 'backup-started', target: o.target.display, recipients: o.recipients.length, passphrase: Boolean(o.passphrase) }, 'backup started');
   o.progress.start('backup');
-  const work = chunkWork(o.workers);
-  const step = padStep(o.chunkSize, o.pad);
+  const sealing = { chunkSize: o.chunkSize, padStep: padStep(o.chunkSize, o.pad), choice: o.compression };
   let tarLength = 0;
   try {
     const tar = content(catalog, warnings);
@@ -134,10 +136,8 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
         yield b;
       }
     })();
-    // Twice the workers in flight keeps every worker busy while the main thread seals and writes.
-    const window = Math.max(2, work.parallelism * 2);
-    for await (const c of orderedMap(rechunk(counted, o.chunkSize), window, (chunk) => work.compress(chunk, o.compression))) {
-      await volumes.write(padPayload(c, o.chunkSize, step));
+    for await (const data of rechunk(counted, o.chunkSize)) {
+      await volumes.add((params) => work.seal({ ...params, ...sealing, data }));
     }
     const volumeList = await volumes.finish();
     const sealedCatalog = await catalog.finish();

@@ -12,7 +12,8 @@ import { createRequire } from 'node:module';
 import { decompress as fzstdDecompress } from 'fzstd';
 
 interface Native {
-  compress(data: Uint8Array, params: { compressionLevel: number }): Buffer;
+  compressInto(dst: Uint8Array, src: Uint8Array, level: number): number;
+  compressBound(length: number): number;
   decompressInto(dst: Buffer, src: Uint8Array): number;
   frameBytes(src: Uint8Array): number;
 }
@@ -20,14 +21,17 @@ interface Native {
 function loadNative(): Native | undefined {
   try {
     const require = createRequire(import.meta.url);
-    const simple = require('zstd-napi') as { compress: Native['compress'] };
     const binding = require('zstd-napi/binding') as {
+      CCtx: new () => { compress(dst: Uint8Array, src: Uint8Array, level: number): number };
       DCtx: new () => { decompress(dst: Uint8Array, src: Uint8Array): number };
+      compressBound(length: number): number;
       findFrameCompressedSize(src: Uint8Array): number;
     };
+    const cctx = new binding.CCtx();
     const dctx = new binding.DCtx();
     return {
-      compress: simple.compress,
+      compressInto: (dst, src, level) => cctx.compress(dst, src, level),
+      compressBound: (length) => binding.compressBound(length),
       decompressInto: (dst, src) => dctx.decompress(dst, src),
       frameBytes: (src) => binding.findFrameCompressedSize(src),
     };
@@ -40,9 +44,19 @@ const native = loadNative();
 
 export const zstdCanCompress = native !== undefined;
 
-export function zstdCompress(data: Uint8Array, level: number): Buffer {
+/** Room `zstdCompressInto` needs for `length` bytes of input, whatever they are. */
+export function zstdCompressBound(length: number): number {
   if (!native) throw new Error('zstd compression needs the zstd-napi native module, which did not load');
-  return native.compress(data, { compressionLevel: level });
+  return native.compressBound(length);
+}
+
+/**
+ * Compresses into `dst` (at least zstdCompressBound bytes) and returns the
+ * compressed length. One frame that declares its content size.
+ */
+export function zstdCompressInto(dst: Uint8Array, data: Uint8Array, level: number): number {
+  if (!native) throw new Error('zstd compression needs the zstd-napi native module, which did not load');
+  return native.compressInto(dst, data, level);
 }
 
 const MAGIC = 0xfd2fb528;

@@ -14,6 +14,11 @@ export interface Aead {
   readonly name: string;
   /** Returns ciphertext followed by the 16-byte tag. */
   seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer;
+  /**
+   * Replaces `data` with its ciphertext and returns the 16-byte tag, so a
+   * frame laid out around its plaintext needs no second buffer to be sealed.
+   */
+  sealInPlace(key: Uint8Array, nonce: Uint8Array, data: Uint8Array, aad: Uint8Array): Buffer;
   /** Returns the plaintext, or undefined when authentication fails. */
   open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer | undefined;
 }
@@ -26,6 +31,15 @@ export const nodeAead: Aead = {
     const head = cipher.update(plaintext);
     const tail = cipher.final();
     return Buffer.concat([head, tail, cipher.getAuthTag()]);
+  },
+  sealInPlace(key, nonce, data, aad) {
+    const cipher = createCipheriv('aes-256-gcm', key, nonce);
+    cipher.setAAD(aad);
+    // OpenSSL through node:crypto always writes a new buffer; copying it back is cheaper than a second frame.
+    const head = cipher.update(data);
+    data.set(head);
+    data.set(cipher.final(), head.length);
+    return cipher.getAuthTag();
   },
   open(key, nonce, sealed, aad) {
     if (sealed.length < 16) return undefined;
@@ -46,6 +60,11 @@ export const nobleAead: Aead = {
   name: '@noble/ciphers gcm',
   seal(key, nonce, plaintext, aad) {
     return Buffer.from(gcm(key, nonce, aad).encrypt(plaintext));
+  },
+  sealInPlace(key, nonce, data, aad) {
+    const sealed = gcm(key, nonce, aad).encrypt(data);
+    data.set(sealed.subarray(0, data.length));
+    return Buffer.from(sealed.subarray(data.length));
   },
   open(key, nonce, sealed, aad) {
     try {

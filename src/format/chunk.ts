@@ -46,6 +46,7 @@ export function maxSealedBytes(chunkSize: number): number {
   return 1 + 4 + chunkSize + TAG_BYTES;
 }
 
-export function framePrefix(sealedLength: number): Buffer {
-  return u32(sealedLength);
+/** The largest whole frame (length prefix and sealed body) of a data chunk. */
+export function maxFrameBytes(chunkSize: number): number {
+  return FRAME_PREFIX_BYTES + maxSealedBytes(chunkSize);
 }

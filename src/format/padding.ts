@@ -10,10 +10,10 @@
  * A padded payload sets the codec byte's high bit and holds the inner length
  * (u32 BE), the inner bytes, and zeros after them. Pure codec, no I/O.
  */
-import { u32 } from './bytes.js';
-
 export const PADDED = 0x80;
 const LENGTH_BYTES = 4;
+/** Where the data starts after the codec byte of a padded payload: after its length field. */
+export const PAD_DATA_OFFSET = LENGTH_BYTES;
 export const DEFAULT_PAD_STEPS = 16;
 
 export interface Payload {
@@ -26,12 +26,29 @@ export function padStep(chunkSize: number, full: boolean): number {
   return full ? chunkSize : Math.ceil(chunkSize / DEFAULT_PAD_STEPS);
 }
 
+/** Bytes after the codec byte once `length` bytes of data are padded: the length field, the data, the zero fill. */
+export function paddedSize(length: number, chunkSize: number, step: number): number {
+  if (length > chunkSize) throw new Error(`cannot pad ${length} bytes into a ${chunkSize}-byte chunk`);
+  return LENGTH_BYTES + Math.min(chunkSize, Math.max(step, Math.ceil(length / step) * step));
+}
+
+/**
+ * Pads where the data already lies, so a chunk sealed on a worker is never
+ * copied to be padded: `area` starts at the length field, the data follows
+ * it at PAD_DATA_OFFSET and the area has room for `paddedSize`. Returns the
+ * padded size.
+ */
+export function padInPlace(area: Buffer, length: number, chunkSize: number, step: number): number {
+  const size = paddedSize(length, chunkSize, step);
+  area.writeUInt32BE(length, 0);
+  area.fill(0, PAD_DATA_OFFSET + length, size);
+  return size;
+}
+
 export function padPayload(p: Payload, chunkSize: number, step: number): Payload {
-  if (p.bytes.length > chunkSize) throw new Error(`cannot pad ${p.bytes.length} bytes into a ${chunkSize}-byte chunk`);
-  const area = Math.min(chunkSize, Math.max(step, Math.ceil(p.bytes.length / step) * step));
-  const out = Buffer.alloc(LENGTH_BYTES + area);
-  u32(p.bytes.length).copy(out, 0);
-  p.bytes.copy(out, LENGTH_BYTES);
+  const out = Buffer.allocUnsafe(paddedSize(p.bytes.length, chunkSize, step));
+  p.bytes.copy(out, PAD_DATA_OFFSET);
+  padInPlace(out, p.bytes.length, chunkSize, step);
   return { codec: p.codec | PADDED, bytes: out };
 }
 

@@ -7,6 +7,13 @@ import { compressChunk } from '../backup/compress.js';
 import type { CompressionChoice } from '../backup/compress.js';
 import { nodeAead } from '../crypto/aead.js';
 import { payloadPlaintext } from '../restore/payload.js';
+import { sealDataChunk } from '../backup/seal-chunk.js';
+import type { DataChunk } from '../backup/seal-chunk.js';
+
+/** A volume's data chunk to compress, pad and seal into its whole frame (backup/seal-chunk.ts). */
+export interface SealJob extends DataChunk {
+  op: 'seal';
+}
 
 /** A data frame to authenticate, decrypt, unpad and decompress; `data` is the sealed body. */
 export interface DecodeJob {
@@ -18,14 +25,15 @@ export interface DecodeJob {
   chunkSize: number;
 }
 
-export type ChunkJob = { op: 'compress'; choice: CompressionChoice; data: Uint8Array } | DecodeJob;
+export type ChunkJob = { op: 'compress'; choice: CompressionChoice; data: Uint8Array } | DecodeJob | SealJob;
 
 /** Why a data frame yields no plaintext: it does not authenticate, or its payload is malformed. */
 export type DecodeFailure = 'authentication' | 'payload';
 
-export type ChunkResult = { codec: number; bytes: Uint8Array } | { plain: Uint8Array } | { failed: DecodeFailure };
+export type ChunkResult = { codec: number; bytes: Uint8Array } | { plain: Uint8Array } | { failed: DecodeFailure } | { frame: Uint8Array };
 
 export function runChunkJob(job: ChunkJob): ChunkResult {
+  if (job.op === 'seal') return { frame: sealDataChunk(job) };
   if (job.op === 'compress') {
     const c = compressChunk(asBuffer(job.data), job.choice);
     return { codec: c.codec, bytes: c.bytes };

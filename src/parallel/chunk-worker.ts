@@ -16,6 +16,11 @@ port.on('message', (msg: { id: number; job: ChunkJob } | { files: FileBatch }) =
   }
   try {
     const r = runChunkJob(msg.job);
+    if ('frame' in r) {
+      // A sealed frame is a view of a buffer made for it alone (backup/seal-chunk.ts): transferred whole, never copied.
+      port.postMessage({ id: msg.id, result: r }, [r.frame.buffer as ArrayBuffer]);
+      return;
+    }
     if ('bytes' in r) {
       const bytes = owned(r.bytes);
       port.postMessage({ id: msg.id, result: { codec: r.codec, bytes } }, [bytes.buffer as ArrayBuffer]);

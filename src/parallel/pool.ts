@@ -16,6 +16,7 @@ import { asBuffer, owned, runChunkJob } from './chunk-jobs.js';
 import type { ChunkJob, ChunkResult, DecodeFailure } from './chunk-jobs.js';
 import type { DataFrameParams } from '../restore/decrypt.js';
 import type { CompressedChunk, CompressionChoice } from '../backup/compress.js';
+import type { DataChunk } from '../backup/seal-chunk.js';
 import type { Codec } from '../format/chunk.js';
 
 export interface ChunkWork {
@@ -30,6 +31,8 @@ export interface ChunkWork {
    */
   fileLanes(onReply: (reply: unknown) => void, onFailure: (err: Error) => void): FileLane[];
   releaseFileLanes(): void;
+  /** Compresses, pads and seals a volume's data chunk; returns its whole frame. */
+  seal(chunk: DataChunk): Promise<Buffer>;
   close(): Promise<void>;
 }
 
@@ -58,6 +61,7 @@ function inProcess(): ChunkWork {
     releaseFileLanes: () => {},
     compress: async (data, choice) => toCompressed(runChunkJob({ op: 'compress', choice, data })),
     decode: async (frame, sealed, chunkSize) => toDecoded(runChunkJob({ op: 'decode', ...frame, data: sealed, chunkSize })),
+    seal: async (chunk) => toFrame(runChunkJob({ op: 'seal', ...chunk })),
     close: async () => {},
   };
 }
@@ -71,6 +75,11 @@ function toDecoded(r: ChunkResult): Decoded {
   if ('plain' in r) return { plain: asBuffer(r.plain) };
   if ('failed' in r) return r;
   throw new Error('worker answered a decode job with something else');
+}
+
+function toFrame(r: ChunkResult): Buffer {
+  if (!('frame' in r)) throw new Error('worker answered a seal job with something else');
+  return asBuffer(r.frame);
 }
 
 interface Pending {
@@ -139,6 +148,12 @@ class WorkerPool implements ChunkWork {
     this.onFileReply = undefined;
     this.onFileFailure = undefined;
     for (const w of this.all) if (this.idle.includes(w)) w.unref();
+  }
+
+  seal(chunk: DataChunk): Promise<Buffer> {
+    // Copies of key, nonce and AAD that own their memory: a view into Node's shared pool would clone the whole pool.
+    const own = (b: Uint8Array) => new Uint8Array(b);
+    return this.submit({ op: 'seal', ...chunk, key: own(chunk.key), nonce: own(chunk.nonce), aad: own(chunk.aad), data: owned(chunk.data) }).then(toFrame);
   }
 
   /**

@@ -44,6 +44,21 @@ describe('node:crypto and @noble/ciphers agree', () => {
     }
   });
 
+  test.each([0, 1, 17, 4096, 65536 + 3])('sealInPlace leaves in place what seal returns (%i bytes)', (len) => {
+    const key = randomBytes(KEY_BYTES);
+    const nonce = randomBytes(NONCE_BYTES);
+    const aad = randomBytes(29);
+    const plain = randomBytes(len);
+    const sealed = nodeAead.seal(key, nonce, plain, aad);
+    for (const impl of impls) {
+      // A view into a larger buffer, as a frame's plaintext is: the bytes around it stay as they were.
+      const frame = Buffer.concat([Buffer.from('head'), plain, Buffer.from('tail')]);
+      const tag = impl.sealInPlace(key, nonce, frame.subarray(4, 4 + len), aad);
+      expect(Buffer.concat([frame.subarray(4, 4 + len), tag]).equals(sealed), impl.name).toBe(true);
+      expect(frame.subarray(0, 4).toString() + frame.subarray(4 + len).toString()).toBe('headtail');
+    }
+  });
+
   test('a different key, nonce or AAD gives a different ciphertext', () => {
     const key = randomBytes(32);
     const nonce = randomBytes(12);

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { ChunkSealer } from '../../src/backup/encrypt.js';
 import { nobleAead, nodeAead } from '../../src/crypto/aead.js';
-import { ChunkFlag, Codec, END_FRAME_BYTES, FRAME_PREFIX_BYTES } from '../../src/format/chunk.js';
+import { chunkAad, chunkNonce, ChunkFlag, Codec, END_FRAME_BYTES, FRAME_PREFIX_BYTES } from '../../src/format/chunk.js';
 import { newSetId } from '../../src/format/set-id.js';
 import { ChunkOpener } from '../../src/restore/decrypt.js';
 
@@ -68,6 +68,18 @@ describe('chunk frames', () => {
       g[bit >> 3]! ^= 1 << (bit & 7);
       expect(opener.open(1, 0, g), `bit ${bit}`).toBeUndefined();
     }
+  });
+
+  test('claiming a pair for a seal elsewhere (a worker) is refused the same way as sealing it', () => {
+    const sealer = new ChunkSealer(nodeAead, dataKey, setId);
+    const p = sealer.claim(1, 0, ChunkFlag.data);
+    expect(p.nonce.equals(chunkNonce(0)) && p.aad.equals(chunkAad(setId, 1, 0, ChunkFlag.data))).toBe(true);
+    expect(() => sealer.claim(1, 0, ChunkFlag.data)).toThrow(/nonce 0/);
+    expect(() => sealer.seal(1, 0, ChunkFlag.endOfVolume, Codec.none, Buffer.alloc(0))).toThrow(/nonce 0/);
+    sealer.seal(1, 1, ChunkFlag.endOfVolume, Codec.none, Buffer.alloc(0));
+    expect(() => sealer.claim(1, 1, ChunkFlag.data)).toThrow(/nonce 1/);
+    sealer.claim(2, 2, ChunkFlag.data);
+    expect(() => sealer.claim(1, 3, ChunkFlag.data)).toThrow(/volume 1/);
   });
 
   test('the sealer refuses to reuse a nonce or return to an earlier volume', () => {

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
 import { describe, expect, test } from 'vitest';
-import { compressChunk, decompressChunk } from '../../src/backup/compress.js';
+import { compressChunk, compressChunkInto, compressRoom, decompressChunk } from '../../src/backup/compress.js';
 import { Codec, MAX_CHUNK_SIZE } from '../../src/format/chunk.js';
 import { seededRandom } from './helpers.js';
 
@@ -65,6 +65,25 @@ describe('compressChunk', () => {
     const c = await compressChunk(data, 'deflate');
     expect(c.codec).toBe(Codec.deflate);
     expect((await decompressChunk(c.codec, c.bytes, MAX_CHUNK_SIZE))?.equals(data)).toBe(true);
+  });
+});
+
+describe('compressChunkInto', () => {
+  test.each(['zstd', 'deflate', 'none'] as const)('%s: text compresses, random data is stored, within compressRoom', (choice) => {
+    for (const [data, compresses] of [[compressible(70_000, 3), choice !== 'none'], [randomBytes(70_000), false], [randomBytes(1), false]] as const) {
+      const room = compressRoom(data.length, choice);
+      const dst = Buffer.alloc(room + 1, 0xee);
+      const c = compressChunkInto(data, choice, dst.subarray(0, room));
+      expect(dst[room]).toBe(0xee);
+      if (compresses) {
+        expect(c.codec).not.toBe(Codec.none);
+        expect(c.length).toBeLessThan(data.length / 2);
+        expect(decompressChunk(c.codec, dst.subarray(0, c.length), data.length)?.equals(data)).toBe(true);
+      } else {
+        expect(c).toEqual({ codec: Codec.none, length: data.length });
+        expect(dst.subarray(0, c.length).equals(data)).toBe(true);
+      }
+    }
   });
 });
 

@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { CofferError, IntegrityError } from '../../src/errors.js';
 import { decodeCatalogEntry, encodeCatalogEntry, ENTRY_TYPES } from '../../src/format/catalog.js';
 import type { CatalogEntry } from '../../src/format/catalog.js';
-import { chunkAad, chunkNonce, ChunkFlag, END_FRAME_BYTES, framePrefix, maxSealedBytes } from '../../src/format/chunk.js';
+import { chunkAad, chunkNonce, ChunkFlag, END_FRAME_BYTES, maxFrameBytes, maxSealedBytes } from '../../src/format/chunk.js';
 import {
   decodeManifestHeader,
   encodeManifestAuth,
@@ -442,8 +442,8 @@ describe('chunk framing', () => {
     expect(all.size).toBe(5);
     expect(chunkNonce(0).equals(Buffer.alloc(12))).toBe(true);
     expect(chunkNonce(2 ** 40 + 5).subarray(4).readBigUInt64BE(0)).toBe(2n ** 40n + 5n);
-    expect(framePrefix(300).readUInt32BE(0)).toBe(300);
     expect(maxSealedBytes(4096)).toBe(1 + 4 + 4096 + 16); // codec, padded length (--pad), chunk, tag
+    expect(maxFrameBytes(4096)).toBe(4 + maxSealedBytes(4096));
     expect(END_FRAME_BYTES).toBe(21);
   });
 });
