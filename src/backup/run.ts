@@ -25,6 +25,7 @@ import { rechunk } from '../stream/rechunk.js';
 import type { Target } from '../targets/target.js';
 import { CatalogWriter } from './catalog-writer.js';
 import { chunkWork } from '../parallel/pool.js';
+import { FileWriters } from '../restore/file-writers.js';
 import { padStep } from '../format/padding.js';
 import type { CompressionChoice } from './compress.js';
 import { ChunkSealer } from './encrypt.js';
@@ -110,6 +111,8 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
   if (o.passphrase) stanzas.push(await wrapForPassphrase(dataKey, setId, o.passphrase, o.scrypt));
   const warnings = new Warnings(log);
   const work = chunkWork(o.workers);
+  // The pool's threads also hash the volumes (file lanes, hash-only): SHA-256 of every stored byte is a core's worth of work.
+  const hashLanes = new FileWriters(work);
   const volumes = new VolumeWriter({
     target: o.target,
     setName: set,
@@ -122,6 +125,7 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
     // Twice the workers in flight keeps every worker busy while the main thread writes.
     inFlight: Math.max(2, work.parallelism * 2),
     onBytes: (n) => o.progress.add(n),
+    hashLanes,
   });
   const catalog = await CatalogWriter.create(new ChunkSealer(nodeAead, dataKey, setId), o.chunkSize, o.compression, o.pad);
   log.info({ event: 'backup-started', target: o.target.display, recipients: o.recipients.length, passphrase: Boolean(o.passphrase) }, 'backup started');
@@ -172,6 +176,7 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
     throw err;
   } finally {
     o.progress.done();
+    await hashLanes.close();
     await work.close();
     await catalog.dispose();
   }

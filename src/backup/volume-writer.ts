@@ -22,7 +22,8 @@
  * twice. The set's last volume ends with an end-of-set chunk.
  */
 import { createHash } from 'node:crypto';
-import type { Hash } from 'node:crypto';
+import { laneHash } from '../restore/file-writers.js';
+import type { FileWriters, RunningHash } from '../restore/file-writers.js';
 import { hmacSha256 } from '../crypto/kdf.js';
 import { ChunkFlag, Codec, END_FRAME_BYTES, maxFrameBytes } from '../format/chunk.js';
 import { volumeName } from '../format/manifest.js';
@@ -47,6 +48,8 @@ export interface VolumeWriterOptions {
   /** Data chunks being sealed at once (default 1); more keep workers busy while frames are written. */
   inFlight?: number;
   onBytes?: (n: number) => void;
+  /** Where volumes are hashed: on the pool's lanes, off this thread; without, here. */
+  hashLanes?: FileWriters;
 }
 
 /** Seals one data chunk under the given key, nonce and AAD and returns its whole frame. */
@@ -58,7 +61,7 @@ const QUEUED_BYTES = 4 * 1024 * 1024;
 interface OpenVolume {
   record: VolumeRecord;
   queue: ByteQueue;
-  hash: Hash;
+  hash: RunningHash;
   put: Promise<{ size: number }>;
 }
 
@@ -143,7 +146,7 @@ export class VolumeWriter {
     const queue = new ByteQueue(QUEUED_BYTES);
     const put = this.o.target.put(`${this.o.setName}/${record.name}`, queue);
     put.catch(() => {}); // awaited in emit/close
-    const v: OpenVolume = { record, queue, hash: createHash('sha256'), put };
+    const v: OpenVolume = { record, queue, hash: this.o.hashLanes ? laneHash(this.o.hashLanes, record.name) : localHash(), put };
     this.current = v;
     const body = encodeVolumeHeader({ setId: this.o.setId, volumeIndex: index, firstChunk: record.firstChunk, chunkSize: this.o.chunkSize, stanzas: this.o.stanzas });
     this.account(v, Buffer.concat([body, hmacSha256(this.o.headerMacKey, body)]));
@@ -157,7 +160,7 @@ export class VolumeWriter {
     v.queue.end();
     const { size } = await v.put;
     if (size !== v.record.size) throw new Error(`target stored ${size} bytes of ${v.record.name}, expected ${v.record.size}`);
-    v.record.sha256 = v.hash.digest('hex');
+    v.record.sha256 = await v.hash.digest();
     this.volumes.push(v.record);
   }
 
@@ -170,9 +173,16 @@ export class VolumeWriter {
   }
 
   private async emit(v: OpenVolume, bytes: Buffer): Promise<void> {
-    if (!this.account(v, bytes)) {
+    const room = this.account(v, bytes);
+    await this.o.hashLanes?.room();
+    if (!room) {
       // A put that fails stops reading: wait for room or for its failure, whichever comes first.
       await Promise.race([v.queue.room(), v.put.then(() => { throw new Error(`target closed ${v.record.name} early`); })]);
     }
   }
+}
+
+function localHash(): RunningHash {
+  const hash = createHash('sha256');
+  return { update: (bytes) => hash.update(bytes), digest: async () => hash.digest('hex') };
 }

@@ -47,7 +47,7 @@ export interface SyscallFailure {
 }
 
 export type FileOutcome =
-  | { id: number; status: 'written'; size: number }
+  | { id: number; status: 'written'; size: number; sha256: string }
   | { id: number; status: 'is-directory' }
   | { id: number; status: 'mismatch' }
   | { id: number; status: 'failed'; failure: SyscallFailure };
@@ -121,13 +121,14 @@ export class FileJobs {
     const f = this.files.get(id);
     if (!f) return undefined;
     if (f.failure) return this.fail(id, f.failure);
-    if (expected && (f.size !== expected.size || f.hash.digest('hex') !== expected.sha256)) {
+    const sha256 = f.hash.digest('hex');
+    if (expected && (f.size !== expected.size || sha256 !== expected.sha256)) {
       this.discard(id);
       return { id, status: 'mismatch' };
     }
     if (f.tmp === null) {
       this.files.delete(id);
-      return { id, status: 'written', size: f.size };
+      return { id, status: 'written', size: f.size, sha256 };
     }
     try {
       if (meta.uid !== -1 || meta.gid !== -1) fchownSync(f.fd, meta.uid, meta.gid);
@@ -146,7 +147,7 @@ export class FileJobs {
       return this.fail(id, failureOf('write', err));
     }
     this.files.delete(id);
-    return { id, status: 'written', size: f.size };
+    return { id, status: 'written', size: f.size, sha256 };
   }
 
   private fail(id: number, failure: SyscallFailure): FileOutcome {

@@ -12,7 +12,7 @@
  * which the caller must reach (a finally block) before closing the pool.
  */
 import type { ChunkWork, FileLane } from '../parallel/pool.js';
-import { FileJobs } from './file-jobs.js';
+import { FileJobs, NO_META } from './file-jobs.js';
 import type { Expected, FileMeta, FileOp, FileOutcome } from './file-jobs.js';
 import type { WriterReply } from './file-batch.js';
 
@@ -252,4 +252,23 @@ function laneIndex(path: string, lanes: number): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < path.length; i++) h = Math.imul(h ^ path.charCodeAt(i), 0x01000193);
   return (h >>> 0) % lanes;
+}
+
+/** A running SHA-256 whose bytes are hashed on a file lane (hash-only), off the calling thread. */
+export interface RunningHash {
+  update(bytes: Buffer): void;
+  /** The hex digest of everything given; the hash takes no more bytes after. */
+  digest(): Promise<string>;
+}
+
+export function laneHash(lanes: FileWriters, name: string): RunningHash {
+  const id = lanes.begin(null, name);
+  return {
+    update: (bytes) => lanes.data(id, bytes),
+    digest: async () => {
+      const o = await lanes.end(id, name, NO_META, null);
+      if (o.status !== 'written') throw new Error(`hashing ${name} failed: ${o.status}`);
+      return o.sha256;
+    },
+  };
 }

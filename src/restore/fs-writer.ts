@@ -77,8 +77,13 @@ export class FsWriter {
   private readonly asRoot = process.getuid?.() === 0;
   /** Final names of files handed to the writers whose outcome has not come back. */
   private readonly inFlight = new Set<string>();
-  /** The first failure of a file written in the background, thrown at the next write or at finish. */
-  private failure: Error | undefined;
+  /**
+   * The failure of a file written in the background that comes first in the
+   * archive (outcomes arrive in any order), thrown at the next write or at
+   * finish once the files in flight have settled.
+   */
+  private failure: { entry: number; error: Error } | undefined;
+  private entries = 0;
   /** Regular files written (not links or special files), as backup and verify count them. */
   files = 0;
   bytes = 0;
@@ -91,7 +96,7 @@ export class FsWriter {
   ) {}
 
   async write(e: ArchiveEntry): Promise<void> {
-    if (this.failure) throw this.failure;
+    await this.throwIfFailed();
     try {
       await this.writeEntry(e);
     } catch (err) {
@@ -107,7 +112,7 @@ export class FsWriter {
     if (typeof parts === 'string') return this.refuse(e, parts);
     if (this.inFlight.size && this.touchesInFlight(parts, e.header.type === 'link' ? e.header.linkname : null, true)) {
       await this.writers.settled();
-      if (this.failure) throw this.failure;
+      await this.throwIfFailed();
     }
     const parent = await this.parentDir(parts);
     if (typeof parent === 'object') return this.refuse(e, parent.reason);
@@ -145,7 +150,7 @@ export class FsWriter {
   /** Waits for the files in flight, then applies directory metadata, deepest first. */
   async finish(): Promise<void> {
     await this.writers.settled();
-    if (this.failure) throw this.failure;
+    await this.throwIfFailed();
     for (const d of this.dirs.reverse()) {
       try {
         if (this.asRoot) chownSync(d.abs, d.uid, d.gid);
@@ -245,13 +250,25 @@ export class FsWriter {
     const meta = { mode: (e.header.mode ?? 0o644) & 0o7777, uid: this.asRoot ? m.uid : -1, gid: this.asRoot ? m.gid : -1, mtimeMs: m.mtime ? m.mtime.getTime() : null };
     const expected = e.expected ? { sha256: e.expected.sha256 ?? '', size: e.expected.size } : null;
     this.inFlight.add(abs);
+    const entry = this.entries++;
     void this.writers.end(id, abs, meta, expected).then((o) => {
       this.inFlight.delete(abs);
-      this.fileWritten(e.path, abs, tmp, o);
+      this.fileWritten(entry, e.path, abs, tmp, o);
     });
   }
 
-  private fileWritten(path: string, abs: string, tmp: string, o: FileOutcome): void {
+  private async throwIfFailed(): Promise<void> {
+    if (!this.failure) return;
+    // An entry before it may still be in flight and fail too: the earliest is the one to report.
+    await this.writers.settled().catch(() => {});
+    throw this.failure.error;
+  }
+
+  private failed(entry: number, error: Error): void {
+    if (!this.failure || entry < this.failure.entry) this.failure = { entry, error };
+  }
+
+  private fileWritten(entry: number, path: string, abs: string, tmp: string, o: FileOutcome): void {
     switch (o.status) {
       case 'written':
         this.files++;
@@ -260,12 +277,11 @@ export class FsWriter {
       case 'is-directory':
         return this.recordRefusal(path, 'a directory of that name is already there');
       case 'mismatch':
-        this.failure ??= new IntegrityError('file-hash-mismatch', `${path}: restored content does not match the catalog's hash`, { where: { path } });
-        return;
+        return this.failed(entry, new IntegrityError('file-hash-mismatch', `${path}: restored content does not match the catalog's hash`, { where: { path } }));
       case 'failed':
         // A name part past NAME_MAX, or a path past PATH_MAX under this folder: this entry cannot be made here.
         if (o.failure.code === 'ENAMETOOLONG') return this.recordRefusal(path, 'name too long for this file system');
-        this.failure ??= o.failure.stage === 'create' ? ioError('create', tmp, errorOf(o.failure), { path }) : ioError('write', abs, errorOf(o.failure), { path });
+        return this.failed(entry, o.failure.stage === 'create' ? ioError('create', tmp, errorOf(o.failure), { path }) : ioError('write', abs, errorOf(o.failure), { path }));
     }
   }
 
