@@ -3,6 +3,11 @@
  * renames it into place and fsyncs the directory, so after a crash a name
  * either holds its complete bytes or does not exist. Temporaries start with
  * '.' and are never listed.
+ *
+ * While a large put is written, what it wrote so far is flushed to disk in
+ * the background every FLUSH_BYTES: with plenty of memory the kernel would
+ * otherwise keep a whole volume dirty until the final fsync, and the backup
+ * would wait for all of it to reach the disk there.
  */
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
@@ -13,6 +18,7 @@ import { TargetError, UsageError, ioError } from '../errors.js';
 import type { Target, TargetProps } from './target.js';
 
 const VALID_NAME = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+const FLUSH_BYTES = 64 * 1024 * 1024;
 
 export class LocalDirTarget implements Target {
   readonly props: TargetProps = { sequential: false, atomicPut: true, connections: 4 };
@@ -55,6 +61,8 @@ export class LocalDirTarget implements Target {
     try {
       created = await mkdir(dir, { recursive: true });
       const handle = await open(temp, 'wx', 0o644);
+      let unflushed = 0;
+      let flushing: Promise<void> | undefined;
       try {
         for await (const chunk of source) {
           let off = 0;
@@ -63,9 +71,20 @@ export class LocalDirTarget implements Target {
             off += bytesWritten;
           }
           size += chunk.length;
+          unflushed += chunk.length;
+          if (unflushed >= FLUSH_BYTES && !flushing) {
+            unflushed = 0;
+            // Not awaited: writing goes on while the disk catches up. A failure stays in `flushing` and is thrown below.
+            flushing = handle.datasync().then(() => {
+              flushing = undefined;
+            });
+            flushing.catch(() => {});
+          }
         }
+        await flushing;
         await handle.sync();
       } finally {
+        await flushing?.catch(() => {});
         await handle.close();
       }
       await rename(temp, final);
