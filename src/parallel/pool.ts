@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { asBuffer, owned, runChunkJob } from './chunk-jobs.js';
 import type { ChunkJob, ChunkResult } from './chunk-jobs.js';
 import type { CompressedChunk, CompressionChoice } from '../backup/compress.js';
-import type { DataChunk } from '../backup/seal-chunk.js';
+import type { ChunkToSeal } from '../backup/seal-chunk.js';
 import type { Codec } from '../format/chunk.js';
 
 export interface ChunkWork {
@@ -23,7 +23,7 @@ export interface ChunkWork {
   /** Unpads and decompresses a chunk's payload; undefined when malformed. */
   decode(codec: number, data: Buffer, chunkSize: number): Promise<Buffer | undefined>;
   /** Compresses, pads and seals a volume's data chunk; returns its whole frame. */
-  seal(chunk: DataChunk): Promise<Buffer>;
+  seal(chunk: ChunkToSeal): Promise<Buffer>;
   close(): Promise<void>;
 }
 
@@ -110,7 +110,7 @@ class WorkerPool implements ChunkWork {
     return this.submit({ op: 'decode', codec, data: owned(data), chunkSize }).then(toPlain);
   }
 
-  seal(chunk: DataChunk): Promise<Buffer> {
+  seal(chunk: ChunkToSeal): Promise<Buffer> {
     // Copies of key, nonce and AAD that own their memory: a view into Node's shared pool would clone the whole pool.
     const own = (b: Uint8Array) => new Uint8Array(b);
     return this.submit({ op: 'seal', ...chunk, key: own(chunk.key), nonce: own(chunk.nonce), aad: own(chunk.aad), data: owned(chunk.data) }).then(toFrame);
