@@ -18,7 +18,7 @@ import type { CompressionChoice } from './compress.js';
 import { sealFrameInPlace } from './encrypt.js';
 import type { SealParams } from './encrypt.js';
 
-export interface DataChunk extends SealParams {
+export interface ChunkToSeal extends SealParams {
   /** The tar chunk: at most chunkSize bytes. */
   data: Uint8Array;
   choice: CompressionChoice;
@@ -30,7 +30,7 @@ const CODEC_AT = FRAME_PREFIX_BYTES;
 const PADDED_AT = CODEC_AT + 1;
 const DATA_AT = PADDED_AT + PAD_DATA_OFFSET;
 
-export function sealDataChunk(c: DataChunk): Buffer {
+export function sealDataChunk(c: ChunkToSeal): Buffer {
   const data = Buffer.from(c.data.buffer, c.data.byteOffset, c.data.byteLength);
   const room = Math.max(PAD_DATA_OFFSET + compressRoom(data.length, c.choice), paddedSize(data.length, c.chunkSize, c.padStep));
   // Not from Node's shared pool: the buffer is transferred to the main thread whole.

@@ -35,7 +35,7 @@ export const nodeAead: Aead = {
   sealInPlace(key, nonce, data, aad) {
     const cipher = createCipheriv('aes-256-gcm', key, nonce);
     cipher.setAAD(aad);
-    // OpenSSL through node:crypto always writes a new buffer; copying it back is cheaper than a second frame.
+    // node:crypto always returns the ciphertext in a new buffer: copied back, the frame stays one buffer.
     const head = cipher.update(data);
     data.set(head);
     data.set(cipher.final(), head.length);

@@ -8,10 +8,10 @@ import type { CompressionChoice } from '../backup/compress.js';
 import { nodeAead } from '../crypto/aead.js';
 import { payloadPlaintext } from '../restore/payload.js';
 import { sealDataChunk } from '../backup/seal-chunk.js';
-import type { DataChunk } from '../backup/seal-chunk.js';
+import type { ChunkToSeal } from '../backup/seal-chunk.js';
 
 /** A volume's data chunk to compress, pad and seal into its whole frame (backup/seal-chunk.ts). */
-export interface SealJob extends DataChunk {
+export interface SealJob extends ChunkToSeal {
   op: 'seal';
 }
 

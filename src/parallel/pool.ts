@@ -16,7 +16,7 @@ import { asBuffer, owned, runChunkJob } from './chunk-jobs.js';
 import type { ChunkJob, ChunkResult, DecodeFailure } from './chunk-jobs.js';
 import type { DataFrameParams } from '../restore/decrypt.js';
 import type { CompressedChunk, CompressionChoice } from '../backup/compress.js';
-import type { DataChunk } from '../backup/seal-chunk.js';
+import type { ChunkToSeal } from '../backup/seal-chunk.js';
 import type { Codec } from '../format/chunk.js';
 
 export interface ChunkWork {
@@ -32,7 +32,7 @@ export interface ChunkWork {
   fileLanes(onReply: (reply: unknown) => void, onFailure: (err: Error) => void): FileLane[];
   releaseFileLanes(): void;
   /** Compresses, pads and seals a volume's data chunk; returns its whole frame. */
-  seal(chunk: DataChunk): Promise<Buffer>;
+  seal(chunk: ChunkToSeal): Promise<Buffer>;
   close(): Promise<void>;
 }
 
@@ -150,7 +150,7 @@ class WorkerPool implements ChunkWork {
     for (const w of this.all) if (this.idle.includes(w)) w.unref();
   }
 
-  seal(chunk: DataChunk): Promise<Buffer> {
+  seal(chunk: ChunkToSeal): Promise<Buffer> {
     // Copies of key, nonce and AAD that own their memory: a view into Node's shared pool would clone the whole pool.
     const own = (b: Uint8Array) => new Uint8Array(b);
     return this.submit({ op: 'seal', ...chunk, key: own(chunk.key), nonce: own(chunk.nonce), aad: own(chunk.aad), data: owned(chunk.data) }).then(toFrame);
