@@ -21,8 +21,7 @@
  * end chunks included, is claimed from one ChunkSealer, which refuses a pair
  * twice. The set's last volume ends with an end-of-set chunk.
  */
-import { createHash } from 'node:crypto';
-import { laneHash } from '../restore/file-writers.js';
+import { laneHash, localHash } from '../restore/file-writers.js';
 import type { FileWriters, RunningHash } from '../restore/file-writers.js';
 import { hmacSha256 } from '../crypto/kdf.js';
 import { ChunkFlag, Codec, END_FRAME_BYTES, maxFrameBytes } from '../format/chunk.js';
@@ -180,9 +179,4 @@ export class VolumeWriter {
       await Promise.race([v.queue.room(), v.put.then(() => { throw new Error(`target closed ${v.record.name} early`); })]);
     }
   }
-}
-
-function localHash(): RunningHash {
-  const hash = createHash('sha256');
-  return { update: (bytes) => hash.update(bytes), digest: async () => hash.digest('hex') };
 }

@@ -11,6 +11,7 @@
  * at once. Once started, the lanes keep the process alive until close(),
  * which the caller must reach (a finally block) before closing the pool.
  */
+import { createHash } from 'node:crypto';
 import type { ChunkWork, FileLane } from '../parallel/pool.js';
 import { FileJobs, NO_META } from './file-jobs.js';
 import type { Expected, FileMeta, FileOp, FileOutcome } from './file-jobs.js';
@@ -56,7 +57,8 @@ export class FileWriters {
   private readonly open = new Map<number, OpenFile>();
   private nextId = 0;
   private bytesInFlight = 0;
-  private wake: (() => void) | undefined;
+  /** Callers waiting in room() or settled(): several can wait at once (a backup's tar and volume writer do). */
+  private waiting: (() => void)[] = [];
   private failed: Error | undefined;
   private flushScheduled = false;
   /** Batch buffers the threads gave back, for reuse. */
@@ -148,7 +150,7 @@ export class FileWriters {
   async room(): Promise<void> {
     while (!this.failed && (this.pending.size >= MAX_FILES_IN_FLIGHT || this.bytesInFlight >= MAX_BYTES_IN_FLIGHT)) {
       this.flush();
-      await new Promise<void>((resolve) => (this.wake = resolve));
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
     }
     if (this.failed) throw this.failed;
   }
@@ -157,7 +159,7 @@ export class FileWriters {
   async settled(): Promise<void> {
     while (!this.failed && this.pending.size) {
       this.flush();
-      await new Promise<void>((resolve) => (this.wake = resolve));
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
     }
     if (this.failed) throw this.failed;
   }
@@ -241,9 +243,9 @@ export class FileWriters {
   }
 
   private wakeUp(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const w of waiting) w();
   }
 }
 
@@ -271,4 +273,10 @@ export function laneHash(lanes: FileWriters, name: string): RunningHash {
       return o.sha256;
     },
   };
+}
+
+/** The same, on this thread. */
+export function localHash(): RunningHash {
+  const hash = createHash('sha256');
+  return { update: (bytes) => hash.update(bytes), digest: async () => hash.digest('hex') };
 }

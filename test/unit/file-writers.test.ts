@@ -120,4 +120,22 @@ describe.each([
       }
       expect(await readdir(dir)).toEqual([]);
     }));
+
+  test('several callers can wait for room at once, and all go on', () =>
+    withTempDir('fw', async (dir) => {
+      const w = make(2);
+      try {
+        const a = w.begin(null, join(dir, 'a'));
+        const b = w.begin(null, join(dir, 'b'));
+        for (let i = 0; i < 12; i++) {
+          w.data(a, Buffer.alloc(1024 * 1024, i));
+          w.data(b, Buffer.alloc(1024 * 1024, i));
+        }
+        await Promise.all([w.room(), w.room(), w.room()]);
+        const outcomes = await Promise.all([w.end(a, join(dir, 'a'), meta(), null), w.end(b, join(dir, 'b'), meta(), null)]);
+        expect(outcomes.map((o) => o.status)).toEqual(['written', 'written']);
+      } finally {
+        await w.close();
+      }
+    }));
 });
