@@ -3,8 +3,6 @@
  * plain messages, so the same code runs in a worker or, with no workers,
  * in-process.
  */
-import { compressChunk } from '../backup/compress.js';
-import type { CompressionChoice } from '../backup/compress.js';
 import { nodeAead } from '../crypto/aead.js';
 import { payloadPlaintext } from '../restore/payload.js';
 import { sealDataChunk } from '../backup/seal-chunk.js';
@@ -25,19 +23,15 @@ export interface DecodeJob {
   chunkSize: number;
 }
 
-export type ChunkJob = { op: 'compress'; choice: CompressionChoice; data: Uint8Array } | DecodeJob | SealJob;
+export type ChunkJob = DecodeJob | SealJob;
 
 /** Why a data frame yields no plaintext: it does not authenticate, or its payload is malformed. */
 export type DecodeFailure = 'authentication' | 'payload';
 
-export type ChunkResult = { codec: number; bytes: Uint8Array } | { plain: Uint8Array } | { failed: DecodeFailure } | { frame: Uint8Array };
+export type ChunkResult = { plain: Uint8Array } | { failed: DecodeFailure } | { frame: Uint8Array };
 
 export function runChunkJob(job: ChunkJob): ChunkResult {
   if (job.op === 'seal') return { frame: sealDataChunk(job) };
-  if (job.op === 'compress') {
-    const c = compressChunk(asBuffer(job.data), job.choice);
-    return { codec: c.codec, bytes: c.bytes };
-  }
   return decodeFrame(job);
 }
 

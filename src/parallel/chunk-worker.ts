@@ -21,10 +21,7 @@ port.on('message', (msg: { id: number; job: ChunkJob } | { files: FileBatch }) =
       port.postMessage({ id: msg.id, result: r }, [r.frame.buffer as ArrayBuffer]);
       return;
     }
-    if ('bytes' in r) {
-      const bytes = owned(r.bytes);
-      port.postMessage({ id: msg.id, result: { codec: r.codec, bytes } }, [bytes.buffer as ArrayBuffer]);
-    } else if ('plain' in r) {
+    if ('plain' in r) {
       const plain = owned(r.plain);
       port.postMessage({ id: msg.id, result: { plain } }, [plain.buffer as ArrayBuffer]);
     } else {

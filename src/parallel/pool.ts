@@ -1,6 +1,6 @@
 /**
- * A pool of worker threads for per-chunk work (compress on backup; decrypt, unpad
- * and decompress on restore and verify). Callers bound how much is in
+ * A pool of worker threads for per-chunk work (compress, pad and seal on backup;
+ * decrypt, unpad and decompress on restore and verify). Callers bound how much is in
  * flight (stream/ordered-map.ts keeps order and applies backpressure); the
  * pool only hands each job to an idle worker. On restore the same workers
  * also write files, as lanes (restore/file-writers.ts): a thread per core,
@@ -15,14 +15,11 @@ import { Worker } from 'node:worker_threads';
 import { asBuffer, owned, runChunkJob } from './chunk-jobs.js';
 import type { ChunkJob, ChunkResult, DecodeFailure } from './chunk-jobs.js';
 import type { DataFrameParams } from '../restore/decrypt.js';
-import type { CompressedChunk, CompressionChoice } from '../backup/compress.js';
 import type { ChunkToSeal } from '../backup/seal-chunk.js';
-import type { Codec } from '../format/chunk.js';
 
 export interface ChunkWork {
   /** How many jobs can usefully run at once. */
   readonly parallelism: number;
-  compress(data: Buffer, choice: CompressionChoice): Promise<CompressedChunk>;
   /** Authenticates and decrypts a sealed data frame, then unpads and decompresses its payload. */
   decode(frame: DataFrameParams, sealed: Buffer, chunkSize: number): Promise<Decoded>;
   /**
@@ -59,16 +56,10 @@ function inProcess(): ChunkWork {
     parallelism: 1,
     fileLanes: () => [],
     releaseFileLanes: () => {},
-    compress: async (data, choice) => toCompressed(runChunkJob({ op: 'compress', choice, data })),
     decode: async (frame, sealed, chunkSize) => toDecoded(runChunkJob({ op: 'decode', ...frame, data: sealed, chunkSize })),
     seal: async (chunk) => toFrame(runChunkJob({ op: 'seal', ...chunk })),
     close: async () => {},
   };
-}
-
-function toCompressed(r: ChunkResult): CompressedChunk {
-  if (!('bytes' in r)) throw new Error('worker answered a compress job with something else');
-  return { codec: r.codec as Codec, bytes: asBuffer(r.bytes) };
 }
 
 function toDecoded(r: ChunkResult): Decoded {
@@ -123,10 +114,6 @@ class WorkerPool implements ChunkWork {
       this.all.push(w);
       this.idle.push(w);
     }
-  }
-
-  compress(data: Buffer, choice: CompressionChoice): Promise<CompressedChunk> {
-    return this.submit({ op: 'compress', choice, data: owned(data) }).then(toCompressed);
   }
 
   decode(frame: DataFrameParams, sealed: Buffer, chunkSize: number): Promise<Decoded> {

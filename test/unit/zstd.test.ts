@@ -5,6 +5,7 @@ import { zstdCompressBound, zstdCompressInto, zstdContentSize, zstdDecompress, z
 import { chunkWork } from '../../dist/parallel/pool.js';
 import { Codec } from '../../src/format/chunk.js';
 import { nodeAead } from '../../src/crypto/aead.js';
+import { compressChunk } from '../../src/backup/compress.js';
 
 const text = Buffer.from('the quick brown fox jumps over the lazy dog, again and again; '.repeat(4000));
 
@@ -55,16 +56,14 @@ describe.each([
 
 describe('the chunk worker pool', () => {
   const frame = { key: randomBytes(32), nonce: randomBytes(12), aad: randomBytes(30) };
-  test('compresses and decodes the same as in-process, in and out of worker threads', async () => {
+  test('decodes the same as in-process, in and out of worker threads', async () => {
     const inProcess = chunkWork(0);
     const pool = chunkWork(2);
     try {
       expect(pool.parallelism).toBe(2);
       const data = Buffer.concat([text, randomBytes(1000)]);
-      const a = await inProcess.compress(Buffer.from(data), 'zstd');
-      const b = await pool.compress(Buffer.from(data), 'zstd');
-      expect(a.codec).toBe(Codec.zstd);
-      expect(b.codec).toBe(a.codec);
+      const b = compressChunk(Buffer.from(data), 'zstd');
+      expect(b.codec).toBe(Codec.zstd);
       const sealed = (codec: number, bytes: Buffer) => nodeAead.seal(frame.key, frame.nonce, Buffer.concat([Buffer.of(codec), bytes]), frame.aad);
       const plainOf = async (work: typeof pool, s: Buffer, size: number) => {
         const r = await work.decode(frame, s, size);
@@ -75,8 +74,12 @@ describe('the chunk worker pool', () => {
       const tampered = sealed(b.codec, b.bytes);
       tampered[10]! ^= 1;
       expect(await plainOf(pool, tampered, data.length)).toBe('authentication');
-      const many = await Promise.all(Array.from({ length: 20 }, (_, i) => pool.compress(Buffer.from(text.subarray(i)), 'deflate')));
-      for (const [i, c] of many.entries()) expect((await plainOf(inProcess, sealed(c.codec, c.bytes), text.length)) as Buffer).toEqual(text.subarray(i));
+      const many = Array.from({ length: 20 }, (_, i) => compressChunk(Buffer.from(text.subarray(i)), 'deflate'));
+      const plains = await Promise.all(many.map((c) => plainOf(pool, sealed(c.codec, c.bytes), text.length)));
+      for (const [i, c] of many.entries()) {
+        expect(plains[i] as Buffer).toEqual(text.subarray(i));
+        expect((await plainOf(inProcess, sealed(c.codec, c.bytes), text.length)) as Buffer).toEqual(text.subarray(i));
+      }
     } finally {
       await pool.close();
       await inProcess.close();
