@@ -28,6 +28,7 @@ import { chunkWork } from '../parallel/pool.js';
 import { padPayload, padStep } from '../format/padding.js';
 import type { CompressionChoice } from './compress.js';
 import { ChunkSealer } from './encrypt.js';
+import { sourceReaders } from './source-readers.js';
 import { tarStream } from './tar.js';
 import { VolumeWriter } from './volume-writer.js';
 import { walk } from './walk.js';
@@ -85,19 +86,25 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   let entries = 0;
   let files = 0;
   let sourceBytes = 0;
-  const r = await writeSet(o, (catalog, warnings) =>
-    tarStream(walk(o.sources, { excludes: o.excludes, warnings }), {
-      warnings,
-      onEntry: (e) => {
-        entries++;
-        if (e.type === 'file') {
-          files++;
-          sourceBytes += e.size;
-        }
-        return catalog.add(e);
-      },
-    }));
-  return { ...r, entries, files, sourceBytes };
+  const reader = sourceReaders();
+  try {
+    const r = await writeSet(o, (catalog, warnings) =>
+      tarStream(walk(o.sources, { excludes: o.excludes, warnings, reader }), {
+        warnings,
+        reader,
+        onEntry: (e) => {
+          entries++;
+          if (e.type === 'file') {
+            files++;
+            sourceBytes += e.size;
+          }
+          return catalog.add(e);
+        },
+      }));
+    return { ...r, entries, files, sourceBytes };
+  } finally {
+    reader.close();
+  }
 }
 
 export async function writeSet(o: SetWriterOptions, content: SetContent): Promise<SetWriteResult> {
