@@ -52,6 +52,8 @@ const TYPEFLAG: Record<EntryType, number> = {
 };
 const PAX_TYPEFLAG = 0x78; // 'x'
 const PAX_NAME = 'PaxHeader';
+/** Magic "ustar" and a NUL, then version "00". */
+const USTAR_MAGIC = Buffer.from('ustar\x0000', 'latin1');
 const MAX_NAME = 100;
 const MAX_PREFIX = 155;
 const MAX_LINKNAME = 100;
@@ -97,21 +99,21 @@ function ustarBlock(h: TarHeader, fullName: string, type: EntryType | undefined,
 
   const b = Buffer.allocUnsafe(TAR_BLOCK).fill(0);
   b.write(name, 0, 'latin1');
-  b.write(octal(h.mode & 0o7777, 6), 100, 'latin1');
-  b.write(octal(h.uid, 6), 108, 'latin1');
-  b.write(octal(h.gid, 6), 116, 'latin1');
-  if (size > MAX_OCTAL_SIZE) base256(size, b, 124);
-  else b.write(octal(size, 11), 124, 'latin1');
-  b.write(octal(h.mtime, 11), 136, 'latin1');
+  putOctal(b, 100, h.mode & 0o7777, 6);
+  putOctal(b, 108, h.uid, 6);
+  putOctal(b, 116, h.gid, 6);
+  if (size > MAX_OCTAL_SIZE) putBase256(b, 124, size);
+  else putOctal(b, 124, size, 11);
+  putOctal(b, 136, h.mtime, 11);
   b[156] = type === undefined ? PAX_TYPEFLAG : TYPEFLAG[type];
   if (linkname) b.write(linkname, 157, 'utf8');
-  b.write('ustar\x0000', 257, 'latin1');
+  USTAR_MAGIC.copy(b, 257);
   if (h.uname) b.write(h.uname, 265, 'utf8');
   if (h.gname) b.write(h.gname, 297, 'utf8');
-  b.write(octal(h.devmajor ?? 0, 6), 329, 'latin1');
-  b.write(octal(h.devminor ?? 0, 6), 337, 'latin1');
+  putOctal(b, 329, h.devmajor ?? 0, 6);
+  putOctal(b, 337, h.devminor ?? 0, 6);
   if (prefix) b.write(prefix, 345, 'latin1');
-  b.write(octal(checksum(b), 6), 148, 'latin1');
+  putOctal(b, 148, checksum(b), 6);
   return b;
 }
 
@@ -131,14 +133,18 @@ function record(key: string, value: string): string {
   return `${bodyLength + digits}${body}`;
 }
 
-/** `digits` octal digits and a space; all sevens when the value does not fit. */
-function octal(value: number, digits: number): string {
-  const s = value.toString(8);
-  return (s.length > digits ? '7'.repeat(digits) : s.padStart(digits, '0')) + ' ';
+/** Writes `digits` octal digits and a space at `at`; all sevens when the value does not fit. */
+function putOctal(b: Buffer, at: number, value: number, digits: number): void {
+  const fits = value < 8 ** digits;
+  for (let i = at + digits - 1; i >= at; i--) {
+    b[i] = fits ? 0x30 + (value % 8) : 0x37;
+    value = Math.floor(value / 8);
+  }
+  b[at + digits] = 0x20;
 }
 
 /** GNU base-256: a 0x80 marker byte, then the value big-endian in the field's other 11 bytes. */
-function base256(value: number, b: Buffer, at: number): void {
+function putBase256(b: Buffer, at: number, value: number): void {
   b[at] = 0x80;
   for (let i = 11; i > 0; i--) {
     b[at + i] = value % 256;
