@@ -67,8 +67,8 @@ export async function* walk(sources: string[], opts: WalkOptions): AsyncGenerato
   /** Directories being walked, innermost last, each with its children lstat'ed ahead. */
   const open: Listing[] = [];
 
-  /** The entry for one path given its lstat, or undefined (with a warning) if it is skipped; lists a directory's children. */
-  async function entryFor(absPath: string, r: StatResult): Promise<WalkEntry | undefined> {
+  /** The entry for one path given its lstat, or undefined (with a warning) if it is skipped. */
+  function entryFor(absPath: string, r: StatResult): WalkEntry | undefined {
     if ('failure' in r) {
       opts.warnings.add('source-vanished', absPath, `skipped ${absPath}: ${r.failure.reason}`);
       return undefined;
@@ -93,25 +93,29 @@ export async function* walk(sources: string[], opts: WalkOptions): AsyncGenerato
       if (first !== undefined) return { absPath, archivePath, type: 'hardlink', stat: st, link: first };
       seenInodes.set(key, archivePath);
     }
-    if (type === 'directory') {
-      try {
-        const names = (await readdir(absPath)).sort(utf8Order);
-        const paths: string[] = [];
-        for (const name of names) {
-          const path = join(absPath, name);
-          if (!excluded(archivePathOf(path))) paths.push(path);
-        }
-        open.push(new Listing(paths, reader));
-      } catch (err) {
-        opts.warnings.add('source-unreadable', absPath, `could not list ${absPath}: ${describeErrno((err as NodeJS.ErrnoException).code) ?? String(err)}; its contents were skipped`);
-      }
-    }
     return { absPath, archivePath, type, stat: st };
+  }
+
+  /** Starts walking a directory's children, or warns that they are skipped. */
+  async function list(dir: string): Promise<void> {
+    try {
+      const names = (await readdir(dir)).sort(utf8Order);
+      const paths: string[] = [];
+      for (const name of names) {
+        const path = join(dir, name);
+        if (!excluded(archivePathOf(path))) paths.push(path);
+      }
+      open.push(new Listing(paths, reader));
+    } catch (err) {
+      opts.warnings.add('source-unreadable', dir, `could not list ${dir}: ${describeErrno((err as NodeJS.ErrnoException).code) ?? String(err)}; its contents were skipped`);
+    }
   }
 
   for (const source of sources) {
     if (excluded(archivePathOf(source))) continue;
-    const first = await entryFor(source, (await reader.lstat([source]))[0]!);
+    // A directory is listed before it is yielded, so a listing failure is warned about before its entry.
+    const first = entryFor(source, (await reader.lstat([source]))[0]!);
+    if (first?.type === 'directory') await list(source);
     if (first) yield first;
     while (open.length) {
       const listing = open[open.length - 1]!;
@@ -120,7 +124,8 @@ export async function* walk(sources: string[], opts: WalkOptions): AsyncGenerato
         continue;
       }
       const { path, stat } = listing.next() ?? (await listing.waitNext());
-      const entry = await entryFor(path, stat);
+      const entry = entryFor(path, stat);
+      if (entry?.type === 'directory') await list(path);
       if (entry) yield entry;
     }
   }
