@@ -80,7 +80,7 @@ export interface BackupResult extends SetWriteResult {
  * What goes into a set: a tar stream, producing catalog entries as it goes.
  * The backup's is built from a walk; tests build hostile ones by hand.
  */
-export type SetContent = (catalog: { add(e: CatalogEntry): Promise<void> }, warnings: Warnings) => AsyncIterable<Buffer>;
+export type SetContent = (catalog: { add(e: CatalogEntry): Promise<void> | undefined }, warnings: Warnings) => AsyncIterable<Buffer>;
 
 export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   let entries = 0;
