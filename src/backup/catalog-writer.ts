@@ -56,16 +56,21 @@ export class CatalogWriter {
     }
   }
 
-  async add(entry: CatalogEntry): Promise<void> {
+  /** Returns a promise, to be awaited before the next add, only when a full chunk of entries is sealed and written. */
+  add(entry: CatalogEntry): Promise<void> | undefined {
     const line = Buffer.from(encodeCatalogEntry(entry), 'utf8');
     this.pending.push(line);
     this.pendingBytes += line.length;
+    return this.pendingBytes >= this.chunkSize ? this.sealFullChunks() : undefined;
+  }
+
+  private async sealFullChunks(): Promise<void> {
     while (this.pendingBytes >= this.chunkSize) {
       const all = Buffer.concat(this.pending, this.pendingBytes);
-      await this.sealData(all.subarray(0, this.chunkSize));
       const rest = all.subarray(this.chunkSize);
       this.pending = rest.length ? [rest] : [];
       this.pendingBytes = rest.length;
+      await this.sealData(all.subarray(0, this.chunkSize));
     }
   }
 

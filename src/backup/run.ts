@@ -29,6 +29,7 @@ import { FileWriters } from '../restore/file-writers.js';
 import { padStep } from '../format/padding.js';
 import type { CompressionChoice } from './compress.js';
 import { ChunkSealer } from './encrypt.js';
+import { sourceReaders } from './source-readers.js';
 import { tarStream } from './tar.js';
 import { VolumeWriter } from './volume-writer.js';
 import { walk } from './walk.js';
@@ -80,25 +81,31 @@ export interface BackupResult extends SetWriteResult {
  * What goes into a set: a tar stream, producing catalog entries as it goes.
  * The backup's is built from a walk; tests build hostile ones by hand.
  */
-export type SetContent = (catalog: { add(e: CatalogEntry): Promise<void> }, warnings: Warnings) => AsyncIterable<Buffer>;
+export type SetContent = (catalog: { add(e: CatalogEntry): Promise<void> | undefined }, warnings: Warnings) => AsyncIterable<Buffer>;
 
 export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   let entries = 0;
   let files = 0;
   let sourceBytes = 0;
-  const r = await writeSet(o, (catalog, warnings) =>
-    tarStream(walk(o.sources, { excludes: o.excludes, warnings }), {
-      warnings,
-      onEntry: (e) => {
-        entries++;
-        if (e.type === 'file') {
-          files++;
-          sourceBytes += e.size;
-        }
-        return catalog.add(e);
-      },
-    }));
-  return { ...r, entries, files, sourceBytes };
+  const reader = sourceReaders();
+  try {
+    const r = await writeSet(o, (catalog, warnings) =>
+      tarStream(walk(o.sources, { excludes: o.excludes, warnings, reader }), {
+        warnings,
+        reader,
+        onEntry: (e) => {
+          entries++;
+          if (e.type === 'file') {
+            files++;
+            sourceBytes += e.size;
+          }
+          return catalog.add(e);
+        },
+      }));
+    return { ...r, entries, files, sourceBytes };
+  } finally {
+    reader.close();
+  }
 }
 
 export async function writeSet(o: SetWriterOptions, content: SetContent): Promise<SetWriteResult> {

@@ -1,173 +1,232 @@
 /**
- * Entries -> a PAX tar stream (tar-stream) and catalog records.
+ * Entries -> a PAX tar stream and catalog records.
  *
  * Guarantees: the stream is valid tar whatever happens to the source while
  * it is read. A file that shrinks is padded with zeros to the size in its
- * header, one that grows is cut there, and either becomes a warning (tar-
- * stream would otherwise abort the whole archive on a size mismatch). A file
- * that cannot be opened is skipped with a warning. Each record carries the
- * byte offset of the entry's first header and the SHA-256 of exactly the
- * bytes archived.
+ * header, one that grows is cut there, and either becomes a warning (a
+ * header must never promise bytes the stream does not hold). A file that
+ * cannot be opened is skipped with a warning. Each record carries the byte
+ * offset of the entry's first header and the SHA-256 of exactly the bytes
+ * archived. Warnings come in archive order.
+ *
+ * Small files arrive already read, in batches on the source thread
+ * (read-ahead.ts); larger ones are streamed in pieces, never held whole. The
+ * stream comes out in pieces of exactly PIECE_BYTES (the last one shorter),
+ * so the chunker takes each piece as it is at the default chunk size, and
+ * large files are read straight into them.
  *
  * PAX records are added for what ustar cannot hold: sizes of 8 GiB and more,
  * non-ASCII or long owner names, and mtimes that are sub-second, before 1970
  * or after 2038-01-19 (the ustar field then holds the nearest value it can).
+ * The header encoder (format/tar-header.ts) adds path and linkpath records
+ * for names ustar cannot hold.
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { pack as tarPack } from 'tar-stream';
-import type { Header, Pack } from 'tar-stream';
-
-type Headers = Partial<Header> & { name: string; pax?: Record<string, string> };
-import { describeErrno } from '../errors.js';
 import type { CatalogEntry } from '../format/catalog.js';
+import { END_OF_ARCHIVE, encodeTarHeader, paddingAfter } from '../format/tar-header.js';
+import type { TarHeader } from '../format/tar-header.js';
 import type { Warnings } from '../report.js';
+import { readAhead } from './read-ahead.js';
+import type { SmallFile } from './read-ahead.js';
+import { failureOf } from './source-jobs.js';
+import type { CallFailure } from './source-jobs.js';
+import type { SourceReader } from './source-readers.js';
 import type { WalkEntry } from './walk.js';
 import { OwnerNames } from './owners.js';
 
+/** Bytes per read of a large file. */
 const READ_BYTES = 512 * 1024;
+/** Equal to the default chunk size (1 MiB). */
+const PIECE_BYTES = 1024 * 1024;
+const ZEROS = Buffer.alloc(READ_BYTES);
 const USTAR_MAX_SIZE = 8 * 1024 ** 3 - 1;
-/** tar-stream writes uid and gid as 6 octal digits (and 777777 for anything larger). */
+/** The ustar uid and gid fields hold 6 octal digits. */
 const USTAR_MAX_ID = 0o777777;
-/** tar-stream writes the ustar mtime through `| 0`: only 0 .. 2^31 - 1 seconds (until 2038-01-19) survive. */
+/** Kept as tar-stream wrote ustar mtimes (through `| 0`), so earlier sets and later ones agree: 0 .. 2^31 - 1 seconds. */
 const USTAR_MAX_MTIME = 2 ** 31 - 1;
-/** Truthy for tar-stream, encoded as mode 0000: tar-stream writes `mode & 0o7777`. */
-const ZERO_MODE = 0o10000;
 
 export interface TarOptions {
   warnings: Warnings;
-  /** Called in archive order once an entry is completely written; may apply backpressure. */
+  /** Where small files are read; in-process unless given. */
+  reader?: SourceReader;
+  /** Called in archive order once an entry is completely written (to the piece being filled); may apply backpressure. */
   onEntry: (entry: CatalogEntry) => Promise<void> | void;
 }
 
-/** Counts bytes as tar-stream pushes them: the offset of the next header. */
-function countingPack(): { pack: Pack; bytes: () => number } {
-  const pack = tarPack();
-  let total = 0;
-  const push = pack.push.bind(pack);
-  (pack as unknown as { push: (b: Buffer | null) => boolean }).push = (b: Buffer | null) => {
-    if (b) total += b.length;
-    return push(b);
-  };
-  return { pack, bytes: () => total };
-}
+/** The tar stream as it is written, cut into pieces of one size. */
+class Pieces {
+  private piece = Buffer.allocUnsafe(PIECE_BYTES);
+  private used = 0;
+  private readonly full: Buffer[] = [];
+  /** Bytes written so far: the offset of the next header. */
+  length = 0;
 
-/** Returns the tar byte stream; entries are read and packed as the consumer pulls. */
-export function tarStream(entries: AsyncIterable<WalkEntry>, opts: TarOptions): AsyncIterable<Buffer> {
-  const { pack, bytes } = countingPack();
-  const owners = new OwnerNames();
-
-  const produce = async (): Promise<void> => {
-    for await (const e of entries) {
-      const offset = bytes();
-      const header = headerFor(e, owners);
-      let sha256: string | undefined;
-      if (e.type === 'file') {
-        const handle = await openSource(e, opts.warnings);
-        if (!handle) continue;
-        try {
-          sha256 = await writeFile(pack, header, handle, e, opts.warnings);
-        } finally {
-          await handle.close();
-        }
-      } else {
-        await new Promise<void>((resolve, reject) => quiet(pack.entry(header, (err) => (err ? reject(err) : resolve()))));
-      }
-      const size = header.size ?? 0;
-      const end = bytes() - ((512 - (size % 512)) % 512);
-      await opts.onEntry(catalogEntry(e, header, offset, end, sha256));
+  write(b: Buffer): void {
+    for (let from = 0; from < b.length;) {
+      const n = b.copy(this.piece, this.used, from);
+      from += n;
+      this.advance(n);
     }
-    pack.finalize();
-  };
+  }
 
-  return (async function* () {
-    const producing = produce().catch((err: unknown) => {
-      pack.destroy(err as Error);
-    });
-    try {
-      for await (const chunk of pack as AsyncIterable<Buffer>) yield chunk;
-    } finally {
-      // The consumer may stop early (a target failure): unblock the producer.
-      if (!pack.destroyed) pack.destroy();
-      await producing;
+  zeros(count: number): void {
+    while (count > 0) {
+      const n = Math.min(count, PIECE_BYTES - this.used);
+      this.piece.fill(0, this.used, this.used + n);
+      count -= n;
+      this.advance(n);
     }
-  })();
-}
+  }
 
-async function openSource(e: WalkEntry, warnings: Warnings): Promise<FileHandle | undefined> {
-  try {
-    return await open(e.absPath, 'r');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    warnings.add(code === 'ENOENT' ? 'source-vanished' : 'source-unreadable', e.absPath, `skipped ${e.absPath}: ${describeErrno(code) ?? String(err)}`);
-    return undefined;
+  /** Free space at the end of the current piece (at most `max` bytes), to read into; `advance` by what was read. */
+  room(max: number): Buffer {
+    return this.piece.subarray(this.used, this.used + Math.min(max, PIECE_BYTES - this.used));
+  }
+
+  advance(n: number): void {
+    this.used += n;
+    this.length += n;
+    if (this.used === PIECE_BYTES) {
+      this.full.push(this.piece);
+      this.piece = Buffer.allocUnsafe(PIECE_BYTES);
+      this.used = 0;
+    }
+  }
+
+  /** The next full piece, if any: it is the consumer's from now on. */
+  take(): Buffer | undefined {
+    return this.full.shift();
+  }
+
+  /** The last, partial piece. */
+  rest(): Buffer | undefined {
+    return this.used ? this.piece.subarray(0, this.used) : undefined;
   }
 }
 
-async function writeFile(pack: Pack, header: Headers, handle: FileHandle, e: WalkEntry, warnings: Warnings): Promise<string> {
-  const size = header.size ?? 0;
+/** The tar stream; entries are read and packed as the consumer pulls. */
+export async function* tarStream(entries: AsyncIterable<WalkEntry>, opts: TarOptions): AsyncGenerator<Buffer> {
+  const out = new Pieces();
+  const owners = new OwnerNames();
+  for await (const { entry: e, small } of readAhead(entries, opts.warnings, opts.reader)) {
+    if (small?.read.openFailure) {
+      skipped(e, small.read.openFailure, opts.warnings);
+      continue;
+    }
+    const header = headerFor(e, owners);
+    let sha256: string | undefined;
+    const offset = out.length;
+    if (small) {
+      out.write(encodeTarHeader(header));
+      sha256 = archiveSmall(out, header.size, small, e, opts.warnings);
+    } else if (e.type === 'file') {
+      let handle: FileHandle;
+      try {
+        handle = await open(e.absPath, 'r');
+      } catch (err) {
+        skipped(e, failureOf(err), opts.warnings);
+        continue;
+      }
+      try {
+        out.write(encodeTarHeader(header));
+        sha256 = yield* streamFile(out, header.size, handle, e, opts.warnings);
+      } finally {
+        await handle.close();
+      }
+    } else {
+      out.write(encodeTarHeader(header));
+    }
+    const end = out.length;
+    out.zeros(paddingAfter(header.size));
+    const added = opts.onEntry(catalogEntry(e, header, offset, end, sha256));
+    if (added) await added;
+    for (let p = out.take(); p; p = out.take()) yield p;
+  }
+  out.write(END_OF_ARCHIVE);
+  for (let p = out.take(); p; p = out.take()) yield p;
+  const rest = out.rest();
+  if (rest) yield rest;
+}
+
+function skipped(e: WalkEntry, failure: CallFailure, warnings: Warnings): void {
+  warnings.add(failure.code === 'ENOENT' ? 'source-vanished' : 'source-unreadable', e.absPath, `skipped ${e.absPath}: ${failure.reason}`);
+}
+
+/** Archives a small file read ahead: its bytes, then zeros for what it lacked. Returns the SHA-256 of what was archived. */
+function archiveSmall(out: Pieces, size: number, small: SmallFile, e: WalkEntry, warnings: Warnings): string {
+  out.write(small.data);
+  if (small.data.length < size) {
+    out.zeros(size - small.data.length);
+    warnShort(e, small.read.readFailure, warnings);
+  } else if (small.read.after) {
+    warnIfChanged(e, small.read.after, warnings);
+  }
+  return small.read.sha256;
+}
+
+/** Streams a large file into the tar in pieces, yielding each full piece. Returns the SHA-256 of what was archived. */
+async function* streamFile(out: Pieces, size: number, handle: FileHandle, e: WalkEntry, warnings: Warnings): AsyncGenerator<Buffer, string> {
   const hash = createHash('sha256');
-  let sink!: ReturnType<Pack['entry']>;
-  const done = new Promise<void>((resolve, reject) => {
-    sink = quiet(pack.entry(header, (err) => (err ? reject(err) : resolve())));
-  });
-  done.catch(() => {}); // awaited below; an earlier failure must not leave it unhandled
   let written = 0;
-  let readFailed: string | undefined;
+  let readFailure: CallFailure | undefined;
   while (written < size) {
-    const want = Math.min(READ_BYTES, size - written);
-    let buf = Buffer.allocUnsafe(want);
+    const room = out.room(Math.min(READ_BYTES, size - written));
     let n: number;
     try {
-      ({ bytesRead: n } = await handle.read(buf, 0, want, written));
+      ({ bytesRead: n } = await handle.read(room, 0, room.length, written));
     } catch (err) {
-      readFailed = describeErrno((err as NodeJS.ErrnoException).code) ?? String(err);
+      readFailure = failureOf(err);
       break;
     }
     if (n === 0) break;
-    if (n < want) buf = buf.subarray(0, n);
-    hash.update(buf);
+    hash.update(room.subarray(0, n));
+    out.advance(n);
     written += n;
-    if (!sink.write(buf)) await drained(sink as unknown as NodeJS.EventEmitter);
+    for (let p = out.take(); p; p = out.take()) yield p;
   }
   if (written < size) {
-    const zeros = Buffer.alloc(Math.min(READ_BYTES, size - written));
     while (written < size) {
-      const part = zeros.subarray(0, Math.min(zeros.length, size - written));
-      hash.update(part);
-      written += part.length;
-      if (!sink.write(part)) await drained(sink as unknown as NodeJS.EventEmitter);
+      const n = Math.min(ZEROS.length, size - written);
+      hash.update(ZEROS.subarray(0, n));
+      out.zeros(n);
+      written += n;
+      for (let p = out.take(); p; p = out.take()) yield p;
     }
-    warnings.add('source-changed', e.absPath, readFailed
-      ? `${e.absPath}: read failed (${readFailed}); the rest was archived as zeros`
-      : `${e.absPath} shrank while it was read; archived padded with zeros`);
+    warnShort(e, readFailure, warnings);
   } else {
     const after = await handle.stat().catch(() => undefined);
-    if (after && (after.size !== size || after.mtimeMs !== e.stat.mtimeMs)) {
-      warnings.add('source-changed', e.absPath, `${e.absPath} changed while it was read; the archived copy may be inconsistent`);
-    }
+    if (after) warnIfChanged(e, after, warnings);
   }
-  (sink as unknown as { end(): void }).end();
-  await done;
   return hash.digest('hex');
 }
 
-function headerFor(e: WalkEntry, owners: OwnerNames): Headers {
+function warnShort(e: WalkEntry, readFailure: CallFailure | undefined, warnings: Warnings): void {
+  warnings.add('source-changed', e.absPath, readFailure
+    ? `${e.absPath}: read failed (${readFailure.reason}); the rest was archived as zeros`
+    : `${e.absPath} shrank while it was read; archived padded with zeros`);
+}
+
+function warnIfChanged(e: WalkEntry, after: { size: number; mtimeMs: number }, warnings: Warnings): void {
+  if (after.size !== e.stat.size || after.mtimeMs !== e.stat.mtimeMs) {
+    warnings.add('source-changed', e.absPath, `${e.absPath} changed while it was read; the archived copy may be inconsistent`);
+  }
+}
+
+function headerFor(e: WalkEntry, owners: OwnerNames): TarHeader {
   const st = e.stat;
   const pax: Record<string, string> = {};
   const uname = owners.user(st.uid);
   const gname = owners.group(st.gid);
   const seconds = Math.floor(st.mtimeMs / 1000);
-  const header: Headers = {
+  const header: TarHeader = {
     name: e.type === 'directory' ? `${e.archivePath}/` : e.archivePath,
-    // tar-stream replaces a mode of 0 by 0644 or 0755 (pack.js); a bit above 0o7777 is masked off when
-    // the header is encoded, so a file or directory of mode 000 keeps it instead of becoming readable.
-    mode: st.mode & 0o7777 || ZERO_MODE,
+    type: e.type,
+    mode: st.mode & 0o7777,
     uid: st.uid <= USTAR_MAX_ID ? st.uid : 0,
     gid: st.gid <= USTAR_MAX_ID ? st.gid : 0,
-    mtime: new Date(Math.min(Math.max(seconds, 0), USTAR_MAX_MTIME) * 1000),
-    type: tarType(e.type),
+    mtime: Math.min(Math.max(seconds, 0), USTAR_MAX_MTIME),
     size: e.type === 'file' ? st.size : 0,
   };
   if (st.uid > USTAR_MAX_ID) pax.uid = String(st.uid);
@@ -181,13 +240,12 @@ function headerFor(e: WalkEntry, owners: OwnerNames): Headers {
     else pax.gname = gname;
   }
   if (mtimeSeconds(st.mtimeMs) % 1 !== 0 || seconds < 0 || seconds > USTAR_MAX_MTIME) pax.mtime = mtimeSeconds(st.mtimeMs).toFixed(3);
-  if ((header.size ?? 0) > USTAR_MAX_SIZE) pax.size = String(header.size);
+  if (header.size > USTAR_MAX_SIZE) pax.size = String(header.size);
   if (e.link !== undefined) header.linkname = e.link;
   if (e.type === 'char-device' || e.type === 'block-device') {
     header.devmajor = Math.floor(st.rdev / 256) & 0xfff;
     header.devminor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
   }
-  // tar-stream adds path and linkpath records itself whenever it writes a pax header.
   if (Object.keys(pax).length) header.pax = pax;
   return header;
 }
@@ -196,20 +254,12 @@ function isUstarName(n: string): boolean {
   return /^[\x20-\x7e]{1,31}$/.test(n);
 }
 
-function tarType(t: WalkEntry['type']): Headers['type'] {
-  switch (t) {
-    case 'hardlink': return 'link';
-    case 'char-device': return 'character-device';
-    default: return t;
-  }
-}
-
-function catalogEntry(e: WalkEntry, header: Headers, offset: number, end: number, sha256: string | undefined): CatalogEntry {
+function catalogEntry(e: WalkEntry, header: TarHeader, offset: number, end: number, sha256: string | undefined): CatalogEntry {
   const st = e.stat;
   const entry: CatalogEntry = {
     path: e.archivePath,
     type: e.type,
-    size: header.size ?? 0,
+    size: header.size,
     mode: st.mode & 0o7777,
     mtime: mtimeSeconds(st.mtimeMs),
     uid: st.uid,
@@ -231,28 +281,4 @@ function catalogEntry(e: WalkEntry, header: Headers, offset: number, end: number
 /** Modification times are kept to the millisecond, in seconds. */
 function mtimeSeconds(mtimeMs: number): number {
   return Math.floor(mtimeMs) / 1000;
-}
-
-/** Resolves when a tar entry can take more data; rejects if the archive is torn down meanwhile. */
-function drained(sink: NodeJS.EventEmitter): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // A torn-down entry refuses every write and may have closed before we listen: waiting would never end.
-    if ((sink as unknown as { destroying: boolean }).destroying) return reject(new Error('tar stream closed'));
-    const done = (ok: boolean) => () => {
-      sink.off('drain', onDrain);
-      sink.off('close', onClose);
-      if (ok) resolve();
-      else reject(new Error('tar stream closed'));
-    };
-    const onDrain = done(true);
-    const onClose = done(false);
-    sink.on('drain', onDrain);
-    sink.on('close', onClose);
-  });
-}
-
-/** An entry's failure reaches us through its callback; without a listener its 'error' event would crash the process. */
-function quiet<T>(sink: T): T {
-  (sink as unknown as NodeJS.EventEmitter).on('error', () => {});
-  return sink;
 }

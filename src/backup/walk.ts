@@ -6,20 +6,28 @@
  * warnings, not failures; a missing source given on the command line is a
  * usage error, found before anything is written. Sources nested in other
  * sources are dropped, so nothing is archived twice.
+ *
+ * Each directory's children are lstat'ed in batches ahead of the walk (on
+ * the source thread, source-readers.ts, when there is one), so the disk is
+ * kept busy without a thread hand-off per entry; the order, the hard links
+ * found and the warnings are those of a walk that lstats one at a time.
  */
-import { lstat, readdir, readlink } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { constants } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import picomatch from 'picomatch';
 import { UsageError, describeErrno } from '../errors.js';
 import type { EntryType } from '../format/catalog.js';
 import type { Warnings } from '../report.js';
+import type { EntryStat, StatResult } from './source-jobs.js';
+import { inProcessReader } from './source-readers.js';
+import type { SourceReader } from './source-readers.js';
 
 export interface WalkEntry {
   absPath: string;
   archivePath: string;
   type: EntryType;
-  stat: Stats;
+  stat: EntryStat;
   /** Symlink target, or for a hardlink the archive path of the first link. */
   link?: string;
 }
@@ -27,6 +35,8 @@ export interface WalkEntry {
 export interface WalkOptions {
   excludes: string[];
   warnings: Warnings;
+  /** Where lstat runs; in-process unless given. */
+  reader?: SourceReader;
 }
 
 export async function checkSources(sources: string[]): Promise<string[]> {
@@ -52,70 +62,159 @@ export function archivePathOf(absPath: string): string {
 
 export async function* walk(sources: string[], opts: WalkOptions): AsyncGenerator<WalkEntry> {
   const excluded = opts.excludes.length ? picomatch(opts.excludes, { dot: true, basename: true }) : () => false;
+  const reader = opts.reader ?? inProcessReader;
   const seenInodes = new Map<string, string>();
+  /** Directories being walked, innermost last, each with its children lstat'ed ahead. */
+  const open: Listing[] = [];
 
-  async function* visit(absPath: string): AsyncGenerator<WalkEntry> {
-    const archivePath = archivePathOf(absPath);
-    if (excluded(archivePath)) return;
-    let st: Stats;
-    try {
-      st = await lstat(absPath);
-    } catch (err) {
-      opts.warnings.add('source-vanished', absPath, `skipped ${absPath}: ${describeErrno((err as NodeJS.ErrnoException).code) ?? String(err)}`);
-      return;
+  /** The entry for one path given its lstat, or undefined (with a warning) if it is skipped. */
+  function entryFor(absPath: string, r: StatResult): WalkEntry | undefined {
+    if ('failure' in r) {
+      opts.warnings.add('source-vanished', absPath, `skipped ${absPath}: ${r.failure.reason}`);
+      return undefined;
     }
+    const st = r.stat;
+    const archivePath = archivePathOf(absPath);
     const type = typeOf(st);
     if (type === undefined) {
       opts.warnings.add('source-unsupported', absPath, `skipped ${absPath}: sockets cannot be archived`);
-      return;
+      return undefined;
     }
     if (type === 'symlink') {
-      try {
-        yield { absPath, archivePath, type, stat: st, link: await readlink(absPath) };
-      } catch (err) {
-        opts.warnings.add('source-unreadable', absPath, `skipped ${absPath}: ${describeErrno((err as NodeJS.ErrnoException).code) ?? String(err)}`);
+      if (r.linkFailure) {
+        opts.warnings.add('source-unreadable', absPath, `skipped ${absPath}: ${r.linkFailure.reason}`);
+        return undefined;
       }
-      return;
+      return { absPath, archivePath, type, stat: st, link: r.link! };
     }
     if (type === 'file' && st.nlink > 1) {
       const key = `${st.dev}:${st.ino}`;
       const first = seenInodes.get(key);
-      if (first !== undefined) {
-        yield { absPath, archivePath, type: 'hardlink', stat: st, link: first };
-        return;
-      }
+      if (first !== undefined) return { absPath, archivePath, type: 'hardlink', stat: st, link: first };
       seenInodes.set(key, archivePath);
     }
-    if (type !== 'directory') {
-      yield { absPath, archivePath, type, stat: st };
-      return;
-    }
-    let names: string[];
-    try {
-      names = await readdir(absPath);
-    } catch (err) {
-      opts.warnings.add('source-unreadable', absPath, `could not list ${absPath}: ${describeErrno((err as NodeJS.ErrnoException).code) ?? String(err)}; its contents were skipped`);
-      yield { absPath, archivePath, type, stat: st };
-      return;
-    }
-    yield { absPath, archivePath, type, stat: st };
-    names.sort(bytewise);
-    for (const name of names) yield* visit(join(absPath, name));
+    return { absPath, archivePath, type, stat: st };
   }
 
-  for (const source of sources) yield* visit(source);
+  /** Starts walking a directory's children, or warns that they are skipped. */
+  async function list(dir: string): Promise<void> {
+    try {
+      const names = (await readdir(dir)).sort(utf8Order);
+      const paths: string[] = [];
+      for (const name of names) {
+        const path = join(dir, name);
+        if (!excluded(archivePathOf(path))) paths.push(path);
+      }
+      open.push(new Listing(paths, reader));
+    } catch (err) {
+      opts.warnings.add('source-unreadable', dir, `could not list ${dir}: ${describeErrno((err as NodeJS.ErrnoException).code) ?? String(err)}; its contents were skipped`);
+    }
+  }
+
+  for (const source of sources) {
+    if (excluded(archivePathOf(source))) continue;
+    // A directory is listed before it is yielded, so a listing failure is warned about before its entry.
+    const first = entryFor(source, (await reader.lstat([source]))[0]!);
+    if (first?.type === 'directory') await list(source);
+    if (first) yield first;
+    while (open.length) {
+      const listing = open[open.length - 1]!;
+      if (listing.done) {
+        open.pop();
+        continue;
+      }
+      const { path, stat } = listing.next() ?? (await listing.waitNext());
+      const entry = entryFor(path, stat);
+      if (entry?.type === 'directory') await list(path);
+      if (entry) yield entry;
+    }
+  }
 }
 
-function typeOf(st: Stats): EntryType | undefined {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'directory';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isCharacterDevice()) return 'char-device';
-  if (st.isBlockDevice()) return 'block-device';
-  return undefined;
+/** Children lstat'ed per batch; the batch after the one being walked is already asked for. */
+const LSTAT_BATCH = 64;
+
+/** One directory's children in walk order, lstat'ed in batches ahead of the walk. */
+class Listing {
+  private readonly stats: (StatResult | undefined)[];
+  private readonly batches = new Map<number, Promise<void>>();
+  private taken = 0;
+
+  constructor(
+    private readonly paths: string[],
+    private readonly reader: SourceReader,
+  ) {
+    this.stats = new Array(paths.length);
+    this.askAhead();
+  }
+
+  get done(): boolean {
+    return this.taken === this.paths.length;
+  }
+
+  /** The next child and its lstat, if that batch has been answered. */
+  next(): { path: string; stat: StatResult } | undefined {
+    const stat = this.stats[this.taken];
+    if (stat === undefined) return undefined;
+    const path = this.paths[this.taken]!;
+    this.stats[this.taken++] = undefined;
+    if (this.taken % LSTAT_BATCH === 0) {
+      this.batches.delete(this.taken / LSTAT_BATCH - 1);
+      this.askAhead();
+    }
+    return { path, stat };
+  }
+
+  async waitNext(): Promise<{ path: string; stat: StatResult }> {
+    await this.batches.get(Math.floor(this.taken / LSTAT_BATCH));
+    return this.next()!;
+  }
+
+  /** Asks for the batch being walked and the one after it, unless asked already. */
+  private askAhead(): void {
+    const current = Math.floor(this.taken / LSTAT_BATCH);
+    for (const batch of [current, current + 1]) {
+      const from = batch * LSTAT_BATCH;
+      if (from >= this.paths.length || this.batches.has(batch)) continue;
+      const answered = this.reader.lstat(this.paths.slice(from, from + LSTAT_BATCH)).then((results) => {
+        for (const [i, r] of results.entries()) this.stats[from + i] = r;
+      });
+      answered.catch(() => {}); // awaited by waitNext when its turn comes; the walk may stop before
+      this.batches.set(batch, answered);
+    }
+  }
 }
 
-function bytewise(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+function typeOf(st: EntryStat): EntryType | undefined {
+  switch (st.mode & constants.S_IFMT) {
+    case constants.S_IFREG: return 'file';
+    case constants.S_IFDIR: return 'directory';
+    case constants.S_IFLNK: return 'symlink';
+    case constants.S_IFIFO: return 'fifo';
+    case constants.S_IFCHR: return 'char-device';
+    case constants.S_IFBLK: return 'block-device';
+    default: return undefined;
+  }
+}
+
+/**
+ * Orders names as their UTF-8 bytes compare, without encoding them. UTF-16
+ * code units already compare like code points (hence like UTF-8) except that
+ * surrogates (0xD800-0xDFFF, code points above 0xFFFF) sort below 0xE000-0xFFFF;
+ * moving them above restores code point order.
+ */
+function utf8Order(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x < 0xd800 || y < 0xd800) return x - y;
+    return aboveBmpLast(x) - aboveBmpLast(y);
+  }
+  return a.length - b.length;
+}
+
+function aboveBmpLast(unit: number): number {
+  return unit < 0xe000 ? unit + 0x2000 : unit - 0x800;
 }

@@ -12,8 +12,9 @@
  */
 import { IntegrityError } from '../errors.js';
 import type { CatalogEntry } from '../format/catalog.js';
-import { BLOCK_BYTES, blockPadding, decodeHeader, decodeLongName, decodePax, TarFormatError } from '../format/tar-header.js';
-import type { EntryHeader } from '../format/tar-header.js';
+import { decodeHeader, decodeLongName, decodePax, TarFormatError } from '../format/tar-header-decode.js';
+import { paddingAfter, TAR_BLOCK } from '../format/tar-header.js';
+import type { EntryHeader } from '../format/tar-header-decode.js';
 import { ByteReader } from '../stream/byte-reader.js';
 
 export type { EntryHeader };
@@ -49,9 +50,9 @@ export async function* untar(bytes: AsyncIterable<Buffer>, catalog?: AsyncIterab
   let longLink: string | null = null;
   try {
     for (;;) {
-      const block = await r.read(BLOCK_BYTES);
+      const block = await r.read(TAR_BLOCK);
       if (block.length === 0) break;
-      if (block.length < BLOCK_BYTES) throw malformed('unexpected end of data');
+      if (block.length < TAR_BLOCK) throw malformed('unexpected end of data');
       let h: EntryHeader | null;
       try {
         h = decodeHeader(block);
@@ -65,7 +66,7 @@ export async function* untar(bytes: AsyncIterable<Buffer>, catalog?: AsyncIterab
         if (!(Number.isSafeInteger(size) && size! >= 0)) throw malformed(`a ${h.type} record has an invalid size field`);
         if (size! > MAX_LONG_HEADER_BYTES) throw malformed(`a ${h.type} record exceeds ${MAX_LONG_HEADER_BYTES} bytes`);
         const record = await exactly(size!);
-        await exactly(blockPadding(size!));
+        await exactly(paddingAfter(size!));
         if (h.type === 'pax-header') pax = { ...globalPax, ...decodePax(record) };
         else if (h.type === 'pax-global-header') globalPax = decodePax(record);
         else if (h.type === 'gnu-long-path') longPath = decodeLongName(record);
@@ -107,7 +108,7 @@ export async function* untar(bytes: AsyncIterable<Buffer>, catalog?: AsyncIterab
       };
       yield { path, header: h, body, ...(record ? { expected: record } : {}) };
       while (left > 0) await nextPiece();
-      await exactly(blockPadding(dataBytes));
+      await exactly(paddingAfter(dataBytes));
     }
     if (expected) {
       const next = await expected.next();

@@ -11,10 +11,12 @@ export async function* rechunk(source: AsyncIterable<Uint8Array>, size: number):
     while (held + buf.length >= size) {
       const take = size - held;
       parts.push(buf.subarray(0, take));
+      // Sliced before the chunk is handed on: a consumer may transfer its memory to a worker, detaching `buf`.
+      const rest = buf.subarray(take);
       yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
       parts = [];
       held = 0;
-      buf = buf.subarray(take);
+      buf = rest;
     }
     if (buf.length) {
       parts.push(buf);

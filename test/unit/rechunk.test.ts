@@ -83,3 +83,26 @@ test('chunks stay intact while later input arrives', async () => {
   for await (const c of rechunk(fromPieces(slices(input, 1000)), 4096)) held.push(c);
   check(input, held, 4096);
 });
+
+test('a consumer may transfer a chunk away (detaching its memory) before asking for the next', async () => {
+  // A piece of exactly one chunk is passed on as it is, and the worker pool transfers a chunk that owns its memory.
+  const input = seededRandom(3).bytes(3 * 4096 + 100);
+  const pieces = slices(input, 4096).map((p) => Buffer.from(new Uint8Array(p).buffer)); // each owns its memory
+  const { port1, port2 } = new MessageChannel();
+  const copies: Buffer[] = [];
+  let transferred = 0;
+  try {
+    for await (const c of rechunk(fromPieces(pieces), 4096)) {
+      copies.push(Buffer.from(c));
+      if (c.byteOffset === 0 && c.byteLength === c.buffer.byteLength) {
+        port1.postMessage(c, [c.buffer as ArrayBuffer]);
+        transferred++;
+      }
+    }
+  } finally {
+    port1.close();
+    port2.close();
+  }
+  expect(transferred).toBeGreaterThanOrEqual(3);
+  check(input, copies, 4096);
+});

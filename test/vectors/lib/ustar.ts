@@ -1,9 +1,9 @@
 /**
  * A tiny tar writer for vector payloads, laid out byte for byte as coffer's
- * backup writes tar (tar-stream's pack, as configured by src/backup/tar.ts):
+ * backup writes tar (src/format/tar-header.ts, as src/backup/tar.ts uses it):
  * ustar headers, a PAX extended header when an entry needs one, data padded
  * to 512 bytes, two zero blocks at the end and no further record padding.
- * Written by hand so vectors do not move when tar-stream does.
+ * Written by hand so vectors do not move when coffer's encoder does.
  */
 
 export interface TarEntry {
@@ -66,8 +66,8 @@ export function ustar(entries: TarEntry[]): Buffer {
     const type = e.type === 'directory' ? 0x35 : 0x30;
     const data = e.data ?? Buffer.alloc(0);
     if (e.mtimeMs % 1000 !== 0) {
-      // coffer keeps sub-second mtimes in a PAX record; tar-stream then names
-      // both headers 'PaxHeader' and carries the real name in a path record.
+      // coffer keeps sub-second mtimes in a PAX record, and then names both
+      // headers 'PaxHeader' and carries the real name in a path record.
       const pax = Buffer.from(paxRecord('path', name) + paxRecord('mtime', (e.mtimeMs / 1000).toFixed(3)), 'utf8');
       push(header('PaxHeader', 0x78, pax.length, e));
       push(pax);

@@ -1,0 +1,209 @@
+/**
+ * Walk entries -> the same entries in the same order, with each small regular
+ * file already read whole. Reading one small file at a time leaves the disk
+ * idle between files, so entries are taken from the walk ahead of the
+ * consumer and their small files read in batches (source-jobs.ts), while the
+ * consumer packs the ones before them.
+ *
+ * Bounded: at most `files` entries are held or being read, and the small
+ * files' bytes live in one ring of `bytes` bytes, shared with the source
+ * thread: a file's space is taken when it is asked for and given back when
+ * the consumer asks for the entry after it, so memory stays flat and nothing
+ * is allocated per file. The window is refilled once it is half empty, so a
+ * batch holds half of it. Larger files are passed on unread, for the
+ * consumer to stream. Only entries the walk has handed on are read, so a
+ * file that changes between the walk and the read is seen changed.
+ *
+ * A small file is read as large as the walk found it, or less if it ends
+ * sooner; the answer says what happened and the consumer decides what to
+ * warn about, in archive order. The walk's own warnings are held back while
+ * entries before them wait in the window and replayed when the consumer gets
+ * there.
+ */
+import type { RunWarning, Warnings } from '../report.js';
+import type { FileRead } from './source-jobs.js';
+import { inProcessReader } from './source-readers.js';
+import type { SourceReader } from './source-readers.js';
+import type { WalkEntry } from './walk.js';
+
+export interface SmallFile {
+  /** The bytes read (`read.length` of them): a view of the ring, valid until the consumer asks for the next item. */
+  data: Buffer;
+  read: FileRead;
+}
+
+export interface ReadAheadItem {
+  entry: WalkEntry;
+  /** Set for small regular files. */
+  small?: SmallFile;
+}
+
+export interface ReadAheadLimits {
+  /** Entries taken from the walk ahead of the consumer. */
+  files: number;
+  /** Size of the ring that holds the small files' bytes. */
+  bytes: number;
+  /** Regular files of at most this many bytes are read ahead. */
+  smallFile: number;
+}
+
+/** The ring is resident for the whole run and peak RSS must stay within 256 MiB: 4 MiB still holds four of the largest small files. */
+export const READ_AHEAD: ReadAheadLimits = { files: 64, bytes: 4 * 1024 * 1024, smallFile: 1024 * 1024 };
+
+/** An entry in the window, with the walk's warnings from before it and, for a small file, its read once answered. */
+class Slot {
+  small?: SmallFile;
+  failure?: Error;
+  private wake?: () => void;
+
+  /** `at`: where a small file's bytes go in the ring (an empty one takes no space there). */
+  constructor(readonly entry: WalkEntry, readonly warningsBefore: RunWarning[], readonly at: number | undefined) {}
+
+  get inRing(): boolean {
+    return this.at !== undefined && this.entry.stat.size > 0;
+  }
+
+  answer(small: SmallFile | undefined, failure?: Error): void {
+    this.small = small;
+    this.failure = failure;
+    this.wake?.();
+  }
+
+  /** Resolves once the read is answered; costs a promise only when the consumer has to wait. */
+  answered(): Promise<void> | undefined {
+    if (this.at === undefined || this.small || this.failure) return undefined;
+    return new Promise((resolve) => (this.wake = resolve));
+  }
+}
+
+/**
+ * `warnings` must be the walk's: what the walk adds while entries before it
+ * are still in the window is held back and replayed when the consumer gets
+ * there, so warnings stay in archive order.
+ */
+export async function* readAhead(entries: AsyncIterable<WalkEntry>, warnings: Warnings, reader: SourceReader = inProcessReader, limits: ReadAheadLimits = READ_AHEAD): AsyncGenerator<ReadAheadItem> {
+  const it = entries[Symbol.asyncIterator]();
+  const window: Slot[] = [];
+  const ring = new Ring(limits.bytes);
+  let exhausted = false;
+  /** Warnings from the walk's last step, when it ended the walk. */
+  let trailing: RunWarning[] = [];
+  /** Taken from the walk but not yet let in: there is no room in the ring for it yet. */
+  let waiting: { entry: WalkEntry; warningsBefore: RunWarning[] } | undefined;
+
+  const pull = async (): Promise<{ entry: WalkEntry; warningsBefore: RunWarning[] } | undefined> => {
+    const hold = window.length > 0;
+    if (hold) warnings.hold();
+    let next: IteratorResult<WalkEntry>;
+    try {
+      next = await it.next();
+    } catch (err) {
+      if (hold) warnings.replay(warnings.release());
+      throw err;
+    }
+    const held = hold ? warnings.release() : NONE;
+    if (!next.done) return { entry: next.value, warningsBefore: held };
+    exhausted = true;
+    trailing = held;
+    return undefined;
+  };
+
+  /** Takes entries from the walk until the window is full, then asks for their small files in one batch. */
+  const refill = async (): Promise<void> => {
+    const batch: Slot[] = [];
+    while (window.length < limits.files) {
+      const taken = waiting ?? (exhausted ? undefined : await pull());
+      waiting = undefined;
+      if (!taken) break;
+      const { entry } = taken;
+      let at: number | undefined;
+      if (entry.type === 'file' && entry.stat.size <= Math.min(limits.smallFile, limits.bytes)) {
+        at = entry.stat.size ? ring.take(entry.stat.size) : 0;
+        if (at === undefined) {
+          waiting = taken;
+          break;
+        }
+      }
+      const slot = new Slot(entry, taken.warningsBefore, at);
+      window.push(slot);
+      if (at !== undefined) batch.push(slot);
+    }
+    if (batch.length) readBatch(reader, batch, ring);
+  };
+
+  try {
+    while (true) {
+      if (window.length <= limits.files / 2) await refill();
+      const slot = window.shift();
+      if (!slot) break;
+      warnings.replay(slot.warningsBefore);
+      const answered = slot.answered();
+      if (answered) await answered;
+      if (slot.failure) throw slot.failure;
+      yield slot.small ? { entry: slot.entry, small: slot.small } : { entry: slot.entry };
+      if (slot.inRing) ring.giveBack();
+    }
+    warnings.replay(trailing);
+  } finally {
+    // Batches still in flight are answered to nobody; the walk is told to stop.
+    if (!exhausted) await it.return?.();
+  }
+}
+
+const NONE: RunWarning[] = [];
+
+function readBatch(reader: SourceReader, batch: Slot[], ring: Ring): void {
+  const sizes = batch.map((s) => s.entry.stat.size);
+  reader.read(batch.map((s) => s.entry.absPath), sizes, batch.map((s) => s.at!), ring.memory).then(
+    (files) => {
+      for (const [i, slot] of batch.entries()) {
+        const read = files[i]!;
+        slot.answer({ data: ring.view.subarray(slot.at!, slot.at! + read.length), read });
+      }
+    },
+    (err: Error) => {
+      for (const slot of batch) slot.answer(undefined, err);
+    },
+  );
+}
+
+/**
+ * Space for small files in one shared buffer, taken in walk order and given
+ * back in the same order: the live spaces always form one run, from the
+ * oldest to the newest, wrapping at the end of the buffer at most once.
+ */
+class Ring {
+  readonly memory: SharedArrayBuffer;
+  readonly view: Buffer;
+  /** Offset and length of each space not given back, oldest first. */
+  private readonly live: { at: number; length: number }[] = [];
+
+  constructor(size: number) {
+    this.memory = new SharedArrayBuffer(size);
+    this.view = Buffer.from(this.memory);
+  }
+
+  /** Where a space of `length` (> 0) bytes starts, or undefined if there is no room until older ones are given back. */
+  take(length: number): number | undefined {
+    const oldest = this.live[0];
+    const newest = this.live[this.live.length - 1];
+    let at: number | undefined;
+    if (!oldest || !newest) at = length <= this.view.length ? 0 : undefined;
+    else {
+      const end = newest.at + newest.length;
+      if (end > oldest.at) {
+        // Not wrapped: room after the newest, or else at the start, before the oldest.
+        if (this.view.length - end >= length) at = end;
+        else if (oldest.at >= length) at = 0;
+      } else if (oldest.at - end >= length) {
+        at = end;
+      }
+    }
+    if (at !== undefined) this.live.push({ at, length });
+    return at;
+  }
+
+  giveBack(): void {
+    this.live.shift();
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * Decoding of tar header blocks (ustar, PAX and GNU long names), read the
+ * way tar-stream reads them, so the archives coffer has always written read
+ * the same: numbers in octal or base-256, the ustar prefix joined to the
+ * name, a checksum that must match, an all-zero block meaning no entry.
+ * Pure functions of bytes; the framing is restore/untar.ts's, and encoding
+ * is tar-header.ts's.
+ */
+import { TAR_BLOCK } from './tar-header.js';
+
+export type EntryKind =
+  | 'file'
+  | 'link'
+  | 'symlink'
+  | 'character-device'
+  | 'block-device'
+  | 'directory'
+  | 'fifo'
+  | 'contiguous-file'
+  | 'pax-header'
+  | 'pax-global-header'
+  | 'gnu-long-link-path'
+  | 'gnu-long-path';
+
+/** A decoded header. Numbers are null when a base-256 field has a bad lead byte, NaN when not a number at all. */
+export interface EntryHeader {
+  name: string;
+  type: EntryKind | null;
+  mode: number | null;
+  uid: number | null;
+  gid: number | null;
+  size: number | null;
+  mtime: Date;
+  linkname: string | null;
+  uname: string;
+  gname: string;
+  devmajor: number | null;
+  devminor: number | null;
+  /** The entry's PAX records (global ones merged in), when it had any. */
+  pax: Record<string, string> | null;
+}
+
+export class TarFormatError extends Error {}
+
+const TYPES: Record<number, EntryKind> = {
+  0: 'file',
+  1: 'link',
+  2: 'symlink',
+  3: 'character-device',
+  4: 'block-device',
+  5: 'directory',
+  6: 'fifo',
+  7: 'contiguous-file',
+  72: 'pax-header',
+  55: 'pax-global-header',
+  27: 'gnu-long-link-path',
+  28: 'gnu-long-path',
+  30: 'gnu-long-path',
+};
+
+const USTAR_MAGIC = Buffer.from('ustar\0', 'latin1');
+const GNU_MAGIC = Buffer.from('ustar ', 'latin1');
+const GNU_VERSION = Buffer.from(' \0', 'latin1');
+const SPACE = 0x20;
+const ZERO_DIGIT = 0x30;
+
+/** The header in a 512-byte block, or null for an all-zero block (the end-of-archive marker). */
+export function decodeHeader(block: Buffer): EntryHeader | null {
+  const sum = checksum(block);
+  // The checksum field counts as spaces: an all-zero block sums to exactly that.
+  if (sum === 8 * SPACE) return null;
+  if (sum !== decodeNumber(block, 148, 8)) throw new TarFormatError('invalid tar header (bad checksum)');
+  let typeflag = block[156] === 0 ? 0 : block[156]! - ZERO_DIGIT;
+  let name = decodeString(block, 0, 100);
+  if (block.subarray(257, 263).equals(USTAR_MAGIC)) {
+    if (block[345]) name = `${decodeString(block, 345, 155)}/${name}`;
+  } else if (!(block.subarray(257, 263).equals(GNU_MAGIC) && block.subarray(263, 265).equals(GNU_VERSION))) {
+    throw new TarFormatError('invalid tar header (unknown format)');
+  }
+  // Old tars mark directories with a trailing slash only.
+  if (typeflag === 0 && name.endsWith('/')) typeflag = 5;
+  return {
+    name,
+    type: TYPES[typeflag] ?? null,
+    mode: decodeNumber(block, 100, 8),
+    uid: decodeNumber(block, 108, 8),
+    gid: decodeNumber(block, 116, 8),
+    size: decodeNumber(block, 124, 12),
+    mtime: new Date(1000 * (decodeNumber(block, 136, 12) ?? NaN)),
+    linkname: block[157] === 0 ? null : decodeString(block, 157, 100),
+    uname: decodeString(block, 265, 32),
+    gname: decodeString(block, 297, 32),
+    devmajor: decodeNumber(block, 329, 8),
+    devminor: decodeNumber(block, 337, 8),
+    pax: null,
+  };
+}
+
+/** PAX records ("LEN key=value\n" ...); stops quietly at the first malformed record, as tar-stream does. */
+export function decodePax(buf: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  while (buf.length) {
+    let i = 0;
+    while (i < buf.length && buf[i] !== SPACE) i++;
+    const length = parseInt(buf.toString('utf8', 0, i), 10);
+    if (!length) return out;
+    const record = buf.toString('utf8', i + 1, length - 1);
+    const eq = record.indexOf('=');
+    if (eq === -1) return out;
+    out[record.slice(0, eq)] = record.slice(eq + 1);
+    buf = buf.subarray(length);
+  }
+  return out;
+}
+
+/** A GNU long name or link: the whole record up to its first NUL. */
+export function decodeLongName(buf: Buffer): string {
+  return decodeString(buf, 0, buf.length);
+}
+
+function checksum(block: Buffer): number {
+  let sum = 8 * SPACE;
+  for (let i = 0; i < 148; i++) sum += block[i]!;
+  for (let i = 156; i < TAR_BLOCK; i++) sum += block[i]!;
+  return sum;
+}
+
+function decodeString(block: Buffer, offset: number, length: number): string {
+  const end = block.indexOf(0, offset);
+  return block.toString('utf8', offset, end === -1 || end > offset + length ? offset + length : end);
+}
+
+/** Octal (optionally space-led and -ended) or, with the high bit set, base-256; null for a bad base-256 lead byte. */
+function decodeNumber(block: Buffer, offset: number, length: number): number | null {
+  const field = block.subarray(offset, offset + length);
+  if (field[0]! & 0x80) return decodeBase256(field);
+  let start = 0;
+  while (start < field.length && field[start] === SPACE) start++;
+  let end = field.indexOf(SPACE, start);
+  if (end === -1) end = field.length;
+  while (start < end && field[start] === 0) start++;
+  if (start === end) return 0;
+  return parseInt(field.toString('latin1', start, end), 8);
+}
+
+function decodeBase256(field: Buffer): number | null {
+  const positive = field[0] === 0x80;
+  if (!positive && field[0] !== 0xff) return null;
+  let sum = 0;
+  for (let i = 1; i < field.length; i++) sum = sum * 256 + (positive ? field[i]! : 0xff - field[i]!);
+  return positive ? sum : -sum;
+}

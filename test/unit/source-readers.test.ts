@@ -1,0 +1,89 @@
+// backup/source-jobs through both readers: in-process, and on the source
+// thread (only the compiled module has the thread script; npm test compiles
+// first). lstat batches report each path's stat, symlink target or failure;
+// read batches put each file's bytes at its offset in the shared memory and
+// nowhere else, and say what happened to files that shrank, grew, vanished
+// or cannot be read.
+import { createHash } from 'node:crypto';
+import { appendFile, mkdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { constants } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { inProcessReader } from '../../src/backup/source-readers.js';
+import type { SourceReader } from '../../src/backup/source-readers.js';
+import { sourceReaders } from '../../dist/backup/source-readers.js';
+import { seededRandom, withTempDir } from './helpers.js';
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const thread = sourceReaders();
+afterAll(() => thread.close());
+
+describe.each([
+  ['in-process', inProcessReader],
+  ['on the source thread', thread as SourceReader],
+] as const)('source jobs, %s', (_name, reader) => {
+  test('lstat: files, directories, fifos, symlinks with their targets; failures with their reason', () =>
+    withTempDir('source', async (dir) => {
+      await writeFile(join(dir, 'file'), 'twelve bytes');
+      await mkdir(join(dir, 'dir'));
+      execFileSync('mkfifo', [join(dir, 'fifo')]);
+      await symlink('file', join(dir, 'link'));
+      await symlink('/nonexistent/target', join(dir, 'dangling'));
+      const names = ['file', 'dir', 'fifo', 'link', 'dangling', 'missing'];
+      const [file, d, fifo, link, dangling, missing] = await reader.lstat(names.map((n) => join(dir, n)));
+      const real = await stat(join(dir, 'file'));
+      expect(file).toEqual({ stat: { dev: real.dev, ino: real.ino, mode: real.mode, nlink: 1, uid: real.uid, gid: real.gid, rdev: real.rdev, size: 12, mtimeMs: real.mtimeMs } });
+      const type = (r: typeof file) => ('stat' in r! ? r.stat.mode & constants.S_IFMT : undefined);
+      expect(type(d)).toBe(constants.S_IFDIR);
+      expect(type(fifo)).toBe(constants.S_IFIFO);
+      expect(link).toMatchObject({ stat: { mode: expect.any(Number) }, link: 'file' });
+      expect(type(link)).toBe(constants.S_IFLNK);
+      expect(dangling).toMatchObject({ link: '/nonexistent/target' });
+      expect(missing).toEqual({ failure: { code: 'ENOENT', reason: 'no such file or directory' } });
+    }));
+
+  test('read: each file at its offset, nothing written outside it; shrunk, grown, vanished, unreadable', () =>
+    withTempDir('source', async (dir) => {
+      const rnd = seededRandom(11);
+      const whole = rnd.bytes(5000);
+      await writeFile(join(dir, 'whole'), whole);
+      await writeFile(join(dir, 'empty'), '');
+      const shrunk = rnd.bytes(100);
+      await writeFile(join(dir, 'shrunk'), shrunk);
+      const grown = rnd.bytes(300);
+      await writeFile(join(dir, 'grown'), grown);
+      await appendFile(join(dir, 'grown'), 'more');
+      await mkdir(join(dir, 'now-a-directory'));
+
+      const memory = new SharedArrayBuffer(20_000);
+      const view = Buffer.from(memory).fill(0xee);
+      const files = ['whole', 'empty', 'shrunk', 'grown', 'vanished', 'now-a-directory'];
+      const sizes = [5000, 0, 250, 300, 10, 64];
+      const offsets = [100, 6000, 6000, 7000, 8000, 9000];
+      const [w, e, s, g, v, d] = await reader.read(files.map((f) => join(dir, f)), sizes, offsets, memory);
+
+      expect(w).toMatchObject({ length: 5000, sha256: sha256(whole), after: { size: 5000 } });
+      expect(view.subarray(100, 5100).equals(whole)).toBe(true);
+      expect(e).toMatchObject({ length: 0, sha256: sha256(Buffer.alloc(0)), after: { size: 0 } });
+      // Shrunk: what there was, hashed with the zeros that will pad it to the size asked; no second look.
+      expect(s).toEqual({ length: 100, sha256: sha256(Buffer.concat([shrunk, Buffer.alloc(150)])) });
+      expect(view.subarray(6000, 6100).equals(shrunk)).toBe(true);
+      // Grown: cut at the size asked; fstat shows the new size.
+      expect(g).toMatchObject({ length: 300, sha256: sha256(grown), after: { size: 304 } });
+      expect(view.subarray(7000, 7300).equals(grown)).toBe(true);
+      expect(v).toEqual({ openFailure: { code: 'ENOENT', reason: 'no such file or directory' }, length: 0, sha256: '' });
+      expect(d).toMatchObject({ length: 0, readFailure: { code: 'EISDIR', reason: 'is a directory' } });
+      // Outside the files' bytes the memory is as it was.
+      for (const [from, to] of [[0, 100], [5100, 6000], [6100, 7000], [7300, 20_000]] as const) {
+        expect(view.subarray(from, to).every((b) => b === 0xee), `${from}..${to}`).toBe(true);
+      }
+    }));
+});
+
+test('a closed source thread refuses further batches', async () => {
+  const readers = sourceReaders();
+  await readers.lstat(['/']);
+  readers.close();
+  await expect(readers.lstat(['/'])).rejects.toThrow('closed');
+});
