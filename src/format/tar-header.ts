@@ -17,7 +17,7 @@
  */
 import type { EntryType } from './catalog.js';
 
-export const TAR_BLOCK = 512;
+const TAR_BLOCK = 512;
 /** Two zero blocks end the archive; nothing pads it further. */
 export const END_OF_ARCHIVE = Buffer.alloc(2 * TAR_BLOCK);
 
