@@ -5,16 +5,15 @@
  * synchronous and a batch answers once, so it costs one hand-off between
  * threads, not one per call: on two cores, handing each call to the libuv
  * thread pool cost the main thread more than the calls themselves (a wake-up
- * and a context switch each). Batches run on source threads
- * (source-readers.ts), or in-process where there are none. File bytes go
- * into shared memory the caller lends (read-ahead.ts's ring), so nothing is
- * allocated or copied per file on the way.
+ * and a context switch each). Batches run on the source thread
+ * (source-readers.ts), or in-process where there is none. File bytes go
+ * into shared memory the caller lends (read-ahead.ts's ring), so they reach
+ * the main thread with no allocation and no copy per file.
  *
  * The failure of one path is part of the answer, never an exception.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, lstatSync, openSync, readlinkSync, readSync } from 'node:fs';
-import { constants } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync } from 'node:fs';
 import { describeErrno } from '../errors.js';
 
 /** The lstat fields a backup uses (fs.Stats has them all). */

@@ -1,11 +1,11 @@
 /**
  * Runs source-jobs.ts batches on a thread of their own, so the source tree
- * is lstat'ed and read while the main thread packs, hashes and seals. One
- * thread, which takes the batches in the order they are sent: it keeps the
- * main thread fed several times over on a warm cache, and each more thread
- * would cost resident memory that the 256 MiB budget does not have (see
- * docs/PERFORMANCE.md). Without the compiled thread script (tests that
- * import src/ directly) the batches run in-process.
+ * is lstat'ed and read while the main thread packs and seals. One thread,
+ * which takes the batches in the order they are sent: a second one measured
+ * about 13 MiB more resident memory, which the 256 MiB budget does not have,
+ * and on two cores no more CPU to run on. It does leave one read in flight
+ * at a time (docs/PERFORMANCE.md). Without the compiled thread script (tests
+ * that import src/ directly) the batches run in-process.
  *
  * The thread starts with the first batch and keeps the process alive only
  * while a batch is in flight; if it fails, every batch in flight and after

@@ -17,6 +17,7 @@
  */
 import type { EntryType } from './catalog.js';
 
+/** Also the unit tar-header-decode.ts and restore/untar.ts frame by. */
 export const TAR_BLOCK = 512;
 /** Two zero blocks end the archive; nothing pads it further. */
 export const END_OF_ARCHIVE = Buffer.alloc(2 * TAR_BLOCK);
