@@ -26,9 +26,9 @@ const BATCH_OPS = 256;
 interface Lane {
   channel: FileLane;
   batch: FileOp[];
-  /** The batch's data: small pieces packed into the last buffer, large ones in their own. */
+  /** The batch's data, packed piece after piece (a piece that does not fit is split across two). */
   buffers: ArrayBuffer[];
-  /** Bytes used in the last buffer, when it is a packing one. */
+  /** Bytes used in the last buffer; -1 when there is none yet. */
   packed: number;
   batchBytes: number;
 }
