@@ -104,7 +104,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       }));
     return { ...r, entries, files, sourceBytes };
   } finally {
-    reader.close();
+    reader.stop();
   }
 }
 

@@ -1,7 +1,10 @@
 /**
  * What a backup asks of the source tree, in batches: lstat a directory's
  * children (and read the targets of those that are symlinks), and read small
- * files whole (open, read, fstat, close) with their SHA-256. The calls are
+ * files whole (open, read, fstat, close) with their SHA-256. Large files are
+ * streamed: opened once, read part after part in order (hashed as they are
+ * read), closed with their SHA-256; the thread keeps each open one's
+ * descriptor and hash between jobs. The calls are
  * synchronous and a batch answers once, so it costs one hand-off between
  * threads, not one per call: on two cores, handing each call to the libuv
  * thread pool cost the main thread more than the calls themselves (a wake-up
@@ -13,6 +16,7 @@
  * The failure of one path is part of the answer, never an exception.
  */
 import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync } from 'node:fs';
 import { describeErrno } from '../errors.js';
 
@@ -51,20 +55,52 @@ export interface FileRead {
   sha256: string;
 }
 
+/** A part of a streamed file: fewer bytes than asked once the file ended or a read failed (then none after it). */
+export interface PartRead {
+  length: number;
+  readFailure?: CallFailure;
+}
+
+/** A streamed file, closed: the SHA-256 of its parts and then zeros up to the size given; fstat when no part came short. */
+export interface StreamEnd {
+  sha256: string;
+  after?: { size: number; mtimeMs: number };
+}
+
 export type SourceJob =
   | { op: 'lstat'; paths: string[] }
   /** File i is read into `into` at `offsets[i]`, at most `sizes[i]` bytes. */
-  | { op: 'read'; paths: string[]; sizes: number[]; offsets: number[]; into: SharedArrayBuffer };
+  | { op: 'read'; paths: string[]; sizes: number[]; offsets: number[]; into: SharedArrayBuffer }
+  | { op: 'open'; path: string }
+  /** The next `length` bytes of an open stream, into `into` at `at`. */
+  | { op: 'part'; stream: number; length: number; into: SharedArrayBuffer; at: number }
+  /** `size`: the bytes the tar holds for the file, so its hash covers the zeros that replace what was not read. */
+  | { op: 'close'; stream: number; size: number };
 
 export type SourceAnswer =
   | { op: 'lstat'; stats: StatResult[] }
-  | { op: 'read'; files: FileRead[] };
+  | { op: 'read'; files: FileRead[] }
+  | { op: 'open'; stream: number }
+  | { op: 'open'; openFailure: CallFailure }
+  | { op: 'part'; part: PartRead }
+  | { op: 'close'; end: StreamEnd };
 
 export function runSourceJob(job: SourceJob): SourceAnswer {
-  if (job.op === 'lstat') return { op: 'lstat', stats: job.paths.map(statOf) };
-  const into = Buffer.from(job.into);
-  const files = job.paths.map((path, i) => readWhole(path, into.subarray(job.offsets[i], job.offsets[i]! + job.sizes[i]!)));
-  return { op: 'read', files };
+  switch (job.op) {
+    case 'lstat':
+      return { op: 'lstat', stats: job.paths.map(statOf) };
+    case 'read': {
+      const into = Buffer.from(job.into);
+      const files = job.paths.map((path, i) => readWhole(path, into.subarray(job.offsets[i], job.offsets[i]! + job.sizes[i]!)));
+      return { op: 'read', files };
+    }
+    case 'open':
+      return openStream(job.path);
+    case 'part':
+      return { op: 'part', part: readPart(streamOf(job.stream), Buffer.from(job.into, job.at, job.length)) };
+    case 'close':
+      return { op: 'close', end: closeStream(job.stream, job.size) };
+  }
 }
 
 function statOf(path: string): StatResult {
@@ -121,6 +157,77 @@ function readWhole(path: string, into: Buffer): FileRead {
     return read;
   } finally {
     closeSync(fd);
+  }
+}
+
+interface OpenStream {
+  fd: number;
+  hash: Hash;
+  position: number;
+  /** A read came short: the file ended or failed, and nothing more is read. */
+  ended: boolean;
+}
+
+/** This thread's open streams, by number. */
+const streams = new Map<number, OpenStream>();
+let nextStream = 1;
+
+function openStream(path: string): SourceAnswer {
+  try {
+    const fd = openSync(path, 'r');
+    const stream = nextStream++;
+    streams.set(stream, { fd, hash: createHash('sha256'), position: 0, ended: false });
+    return { op: 'open', stream };
+  } catch (err) {
+    return { op: 'open', openFailure: failureOf(err) };
+  }
+}
+
+function streamOf(stream: number): OpenStream {
+  const s = streams.get(stream);
+  if (!s) throw new Error(`source stream ${stream} is not open`);
+  return s;
+}
+
+function readPart(s: OpenStream, into: Buffer): PartRead {
+  let length = 0;
+  while (!s.ended && length < into.length) {
+    let n: number;
+    try {
+      n = readSync(s.fd, into, length, into.length - length, s.position);
+    } catch (err) {
+      s.ended = true;
+      s.hash.update(into.subarray(0, length));
+      return { length, readFailure: failureOf(err) };
+    }
+    if (n === 0) s.ended = true;
+    length += n;
+    s.position += n;
+  }
+  s.hash.update(into.subarray(0, length));
+  return { length };
+}
+
+const ZEROS = Buffer.alloc(1024 * 1024);
+
+function closeStream(stream: number, size: number): StreamEnd {
+  const s = streamOf(stream);
+  streams.delete(stream);
+  try {
+    if (s.position < size) {
+      for (let left = size - s.position; left > 0; left -= ZEROS.length) s.hash.update(ZEROS.subarray(0, Math.min(left, ZEROS.length)));
+      return { sha256: s.hash.digest('hex') };
+    }
+    const end: StreamEnd = { sha256: s.hash.digest('hex') };
+    try {
+      const after = fstatSync(s.fd);
+      end.after = { size: after.size, mtimeMs: after.mtimeMs };
+    } catch {
+      // Without a second look the file counts as unchanged, as it did before it was read.
+    }
+    return end;
+  } finally {
+    closeSync(s.fd);
   }
 }
 

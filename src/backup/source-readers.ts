@@ -15,43 +15,66 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { runSourceJob } from './source-jobs.js';
-import type { FileRead, SourceAnswer, SourceJob, StatResult } from './source-jobs.js';
+import type { CallFailure, FileRead, PartRead, SourceAnswer, SourceJob, StatResult, StreamEnd } from './source-jobs.js';
 
 export interface SourceReader {
   lstat(paths: string[]): Promise<StatResult[]>;
   /** Reads file i into `into` at `offsets[i]`, at most `sizes[i]` bytes. */
   read(paths: string[], sizes: number[], offsets: number[], into: SharedArrayBuffer): Promise<FileRead[]>;
+  /** Opens a file to stream (a large one): its stream number, or why it cannot be opened. */
+  open(path: string): Promise<{ stream: number } | { openFailure: CallFailure }>;
+  /**
+   * Reads the stream's next `length` bytes into `into` at `at`. Parts are
+   * read in the order asked, so several can be asked for before the first
+   * is answered.
+   */
+  part(stream: number, length: number, into: SharedArrayBuffer, at: number): Promise<PartRead>;
+  /** Closes the stream; `size` is what the tar holds for the file (see StreamEnd). */
+  close(stream: number, size: number): Promise<StreamEnd>;
 }
 
 export interface SourceReaders extends SourceReader {
   /** Stops the thread without waiting for it. */
-  close(): void;
+  stop(): void;
 }
 
 const THREAD_SCRIPT = new URL('./source-thread.js', import.meta.url);
 
-export const inProcessReader: SourceReader = {
-  lstat: async (paths) => statsOf(runSourceJob({ op: 'lstat', paths })),
-  read: async (paths, sizes, offsets, into) => readsOf(runSourceJob({ op: 'read', paths, sizes, offsets, into })),
-};
+/** The same jobs as the thread runs, answered in the order asked like the thread's. */
+function jobsOf(run: (job: SourceJob) => Promise<SourceAnswer>): SourceReader {
+  return {
+    lstat: (paths) => run({ op: 'lstat', paths }).then(statsOf),
+    read: (paths, sizes, offsets, into) => run({ op: 'read', paths, sizes, offsets, into }).then(readsOf),
+    open: (path) => run({ op: 'open', path }).then(openedOf),
+    part: (stream, length, into, at) => run({ op: 'part', stream, length, into, at }).then(partOf),
+    close: (stream, size) => run({ op: 'close', stream, size }).then(endOf),
+  };
+}
+
+export const inProcessReader: SourceReader = jobsOf(async (job) => runSourceJob(job));
 
 export function sourceReaders(): SourceReaders {
   const script = fileURLToPath(THREAD_SCRIPT);
-  if (!existsSync(script)) return { ...inProcessReader, close: () => {} };
-  return new SourceThread(script);
+  if (!existsSync(script)) return { ...inProcessReader, stop: () => {} };
+  const thread = new SourceThread(script);
+  return { ...jobsOf((job) => thread.submit(job)), stop: () => thread.stop() };
 }
 
-function statsOf(a: SourceAnswer): StatResult[] {
-  if (a.op !== 'lstat') throw new Error('source thread answered an lstat batch with something else');
-  return a.stats;
+function answerOf<Op extends SourceAnswer['op']>(a: SourceAnswer, op: Op): Extract<SourceAnswer, { op: Op }> {
+  if (a.op !== op) throw new Error(`source thread answered a ${op} job with something else`);
+  return a as Extract<SourceAnswer, { op: Op }>;
 }
 
-function readsOf(a: SourceAnswer): FileRead[] {
-  if (a.op !== 'read') throw new Error('source thread answered a read batch with something else');
-  return a.files;
+const statsOf = (a: SourceAnswer): StatResult[] => answerOf(a, 'lstat').stats;
+const readsOf = (a: SourceAnswer): FileRead[] => answerOf(a, 'read').files;
+const partOf = (a: SourceAnswer): PartRead => answerOf(a, 'part').part;
+const endOf = (a: SourceAnswer): StreamEnd => answerOf(a, 'close').end;
+function openedOf(a: SourceAnswer): { stream: number } | { openFailure: CallFailure } {
+  const opened = answerOf(a, 'open');
+  return 'stream' in opened ? { stream: opened.stream } : { openFailure: opened.openFailure };
 }
 
-class SourceThread implements SourceReaders {
+class SourceThread {
   private worker: Worker | undefined;
   private readonly pending = new Map<number, { resolve(a: SourceAnswer): void; reject(e: Error): void }>();
   private nextId = 0;
@@ -60,15 +83,7 @@ class SourceThread implements SourceReaders {
 
   constructor(private readonly script: string) {}
 
-  lstat(paths: string[]): Promise<StatResult[]> {
-    return this.submit({ op: 'lstat', paths }).then(statsOf);
-  }
-
-  read(paths: string[], sizes: number[], offsets: number[], into: SharedArrayBuffer): Promise<FileRead[]> {
-    return this.submit({ op: 'read', paths, sizes, offsets, into }).then(readsOf);
-  }
-
-  close(): void {
+  stop(): void {
     this.closed = true;
     this.fail(new Error('source reader closed'));
     if (this.worker) {
@@ -77,7 +92,7 @@ class SourceThread implements SourceReaders {
     }
   }
 
-  private submit(job: SourceJob): Promise<SourceAnswer> {
+  submit(job: SourceJob): Promise<SourceAnswer> {
     if (this.failed) return Promise.reject(this.failed);
     const worker = (this.worker ??= this.start());
     const id = this.nextId++;

@@ -10,10 +10,10 @@
  * archived. Warnings come in archive order.
  *
  * Small files arrive already read, in batches on the source thread
- * (read-ahead.ts); larger ones are streamed in pieces, never held whole. The
- * stream comes out in pieces of exactly PIECE_BYTES (the last one shorter),
- * so the chunker takes each piece as it is at the default chunk size, and
- * large files are read straight into them.
+ * (read-ahead.ts); larger ones are streamed part by part, read and hashed
+ * ahead on that thread too (file-parts.ts), never held whole. The stream
+ * comes out in pieces of exactly PIECE_BYTES (the last one shorter), so the
+ * chunker takes each piece as it is at the default chunk size.
  *
  * PAX records are added for what ustar cannot hold: sizes of 8 GiB and more,
  * non-ASCII or long owner names, and mtimes that are sub-second, before 1970
@@ -21,26 +21,21 @@
  * The header encoder (format/tar-header.ts) adds path and linkpath records
  * for names ustar cannot hold.
  */
-import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
 import type { CatalogEntry } from '../format/catalog.js';
 import { END_OF_ARCHIVE, encodeTarHeader, paddingAfter } from '../format/tar-header.js';
 import type { TarHeader } from '../format/tar-header.js';
 import type { Warnings } from '../report.js';
 import { readAhead } from './read-ahead.js';
 import type { SmallFile } from './read-ahead.js';
-import { failureOf } from './source-jobs.js';
 import type { CallFailure } from './source-jobs.js';
+import { inProcessReader } from './source-readers.js';
 import type { SourceReader } from './source-readers.js';
+import { fileParts, PART_BYTES, PartSlots } from './file-parts.js';
 import type { WalkEntry } from './walk.js';
 import { OwnerNames } from './owners.js';
 
-/** Bytes per read of a large file. */
-const READ_BYTES = 512 * 1024;
-/** Equal to the default chunk size (1 MiB). */
-const PIECE_BYTES = 1024 * 1024;
-const ZEROS = Buffer.alloc(READ_BYTES);
+/** Equal to the default chunk size (1 MiB), and to a part of a large file, so parts fill pieces with few copies. */
+const PIECE_BYTES = PART_BYTES;
 const USTAR_MAX_SIZE = 8 * 1024 ** 3 - 1;
 /** The ustar uid and gid fields hold 6 octal digits. */
 const USTAR_MAX_ID = 0o777777;
@@ -80,12 +75,7 @@ class Pieces {
     }
   }
 
-  /** Free space at the end of the current piece (at most `max` bytes), to read into; `advance` by what was read. */
-  room(max: number): Buffer {
-    return this.piece.subarray(this.used, this.used + Math.min(max, PIECE_BYTES - this.used));
-  }
-
-  advance(n: number): void {
+  private advance(n: number): void {
     this.used += n;
     this.length += n;
     if (this.used === PIECE_BYTES) {
@@ -110,7 +100,9 @@ class Pieces {
 export async function* tarStream(entries: AsyncIterable<WalkEntry>, opts: TarOptions): AsyncGenerator<Buffer> {
   const out = new Pieces();
   const owners = new OwnerNames();
-  for await (const { entry: e, small } of readAhead(entries, opts.warnings, opts.reader)) {
+  const reader = opts.reader ?? inProcessReader;
+  const slots = new PartSlots();
+  for await (const { entry: e, small } of readAhead(entries, opts.warnings, reader)) {
     if (small?.read.openFailure) {
       skipped(e, small.read.openFailure, opts.warnings);
       continue;
@@ -122,19 +114,13 @@ export async function* tarStream(entries: AsyncIterable<WalkEntry>, opts: TarOpt
       out.write(encodeTarHeader(header));
       sha256 = archiveSmall(out, header.size, small, e, opts.warnings);
     } else if (e.type === 'file') {
-      let handle: FileHandle;
-      try {
-        handle = await open(e.absPath, 'r');
-      } catch (err) {
-        skipped(e, failureOf(err), opts.warnings);
+      const opened = await reader.open(e.absPath);
+      if ('openFailure' in opened) {
+        skipped(e, opened.openFailure, opts.warnings);
         continue;
       }
-      try {
-        out.write(encodeTarHeader(header));
-        sha256 = yield* streamFile(out, header.size, handle, e, opts.warnings);
-      } finally {
-        await handle.close();
-      }
+      out.write(encodeTarHeader(header));
+      sha256 = yield* streamFile(out, header.size, reader, slots, opened.stream, e, opts.warnings);
     } else {
       out.write(encodeTarHeader(header));
     }
@@ -166,40 +152,35 @@ function archiveSmall(out: Pieces, size: number, small: SmallFile, e: WalkEntry,
   return small.read.sha256;
 }
 
-/** Streams a large file into the tar in pieces, yielding each full piece. Returns the SHA-256 of what was archived. */
-async function* streamFile(out: Pieces, size: number, handle: FileHandle, e: WalkEntry, warnings: Warnings): AsyncGenerator<Buffer, string> {
-  const hash = createHash('sha256');
+/**
+ * Streams a large file into the tar in pieces, yielding each full piece; its
+ * parts are read and hashed on the source thread. Returns the SHA-256 of
+ * what was archived.
+ */
+async function* streamFile(out: Pieces, size: number, reader: SourceReader, slots: PartSlots, stream: number, e: WalkEntry, warnings: Warnings): AsyncGenerator<Buffer, string> {
   let written = 0;
   let readFailure: CallFailure | undefined;
-  while (written < size) {
-    const room = out.room(Math.min(READ_BYTES, size - written));
-    let n: number;
-    try {
-      ({ bytesRead: n } = await handle.read(room, 0, room.length, written));
-    } catch (err) {
-      readFailure = failureOf(err);
-      break;
-    }
-    if (n === 0) break;
-    hash.update(room.subarray(0, n));
-    out.advance(n);
-    written += n;
-    for (let p = out.take(); p; p = out.take()) yield p;
-  }
-  if (written < size) {
-    while (written < size) {
-      const n = Math.min(ZEROS.length, size - written);
-      hash.update(ZEROS.subarray(0, n));
-      out.zeros(n);
-      written += n;
+  let closed = false;
+  try {
+    for await (const part of fileParts(reader, slots, stream, size)) {
+      out.write(part.data);
+      written += part.data.length;
+      readFailure = part.readFailure;
       for (let p = out.take(); p; p = out.take()) yield p;
     }
-    warnShort(e, readFailure, warnings);
-  } else {
-    const after = await handle.stat().catch(() => undefined);
-    if (after) warnIfChanged(e, after, warnings);
+    for (let left = size - written; left > 0; left -= PIECE_BYTES) {
+      out.zeros(Math.min(left, PIECE_BYTES));
+      for (let p = out.take(); p; p = out.take()) yield p;
+    }
+    closed = true;
+    const end = await reader.close(stream, size);
+    if (written < size) warnShort(e, readFailure, warnings);
+    else if (end.after) warnIfChanged(e, end.after, warnings);
+    return end.sha256;
+  } finally {
+    // Stopped early: the stream is closed behind the parts still being read, and nobody waits.
+    if (!closed) reader.close(stream, 0).catch(() => {});
   }
-  return hash.digest('hex');
 }
 
 function warnShort(e: WalkEntry, readFailure: CallFailure | undefined, warnings: Warnings): void {

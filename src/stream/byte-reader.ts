@@ -39,10 +39,18 @@ export class ByteReader {
       this.parts[0] = this.parts[0]!.subarray(take);
       if (this.parts[0].length === 0) this.parts.shift();
     } else {
-      const all = Buffer.concat(this.parts, this.held);
-      out = all.subarray(0, take);
-      const rest = all.subarray(take);
-      this.parts = rest.length ? [rest] : [];
+      // Exactly `take` bytes in a buffer of their own, so a frame can be transferred to a worker as it is;
+      // the rest stays a view of the part it is in, not a copy.
+      out = Buffer.allocUnsafeSlow(take);
+      let filled = 0;
+      while (filled < take) {
+        const part = this.parts[0]!;
+        const n = Math.min(part.length, take - filled);
+        part.copy(out, filled, 0, n);
+        filled += n;
+        if (n === part.length) this.parts.shift();
+        else this.parts[0] = part.subarray(n);
+      }
     }
     this.held -= take;
     this.position += take;

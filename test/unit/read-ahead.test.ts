@@ -66,6 +66,18 @@ class FakeReader implements SourceReader {
     });
   }
 
+  open(): never {
+    throw new Error('not used');
+  }
+
+  part(): never {
+    throw new Error('not used');
+  }
+
+  close(): never {
+    throw new Error('not used');
+  }
+
   passed(path: string): void {
     this.inUse.delete(path);
   }
@@ -164,9 +176,13 @@ describe('read-ahead', () => {
   test('a failed batch fails the stream at its first file, after the entries before it', async () => {
     const entries = Array.from({ length: 40 }, (_, i) => entry(`f${i}`, 'file', 10));
     let calls = 0;
+    const notUsed = () => Promise.reject(new Error('not used'));
     const reader: SourceReader = {
-      lstat: () => Promise.reject(new Error('not used')),
-      read: (paths, sizes) => (++calls === 2 ? Promise.reject(new Error('source thread exited')) : Promise.resolve(sizes.map((length) => ({ length, sha256: '' })))),
+      lstat: notUsed,
+      open: notUsed,
+      part: notUsed,
+      close: notUsed,
+      read: (_paths, sizes) => (++calls === 2 ? Promise.reject(new Error('source thread exited')) : Promise.resolve(sizes.map((length) => ({ length, sha256: '' })))),
     };
     const out: string[] = [];
     await expect((async () => {

@@ -3,7 +3,8 @@
 // first). lstat batches report each path's stat, symlink target or failure;
 // read batches put each file's bytes at its offset in the shared memory and
 // nowhere else, and say what happened to files that shrank, grew, vanished
-// or cannot be read.
+// or cannot be read. Streams (large files) give their parts in the order
+// asked, and the same account of what happened.
 import { createHash } from 'node:crypto';
 import { appendFile, mkdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
@@ -17,7 +18,7 @@ import { seededRandom, withTempDir } from './helpers.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const thread = sourceReaders();
-afterAll(() => thread.close());
+afterAll(() => thread.stop());
 
 describe.each([
   ['in-process', inProcessReader],
@@ -79,11 +80,56 @@ describe.each([
         expect(view.subarray(from, to).every((b) => b === 0xee), `${from}..${to}`).toBe(true);
       }
     }));
+
+  test('stream: parts land at their offsets in the order asked, hashed as read; the fstat after', () =>
+    withTempDir('source', async (dir) => {
+      const content = seededRandom(12).bytes(10_000);
+      await writeFile(join(dir, 'large'), content);
+      const memory = new SharedArrayBuffer(12_000);
+      const view = Buffer.from(memory).fill(0xee);
+      const opened = await reader.open(join(dir, 'large'));
+      if (!('stream' in opened)) throw new Error('not opened');
+      // All asked for before any is answered, as file-parts.ts does.
+      const parts = await Promise.all([reader.part(opened.stream, 4000, memory, 8000), reader.part(opened.stream, 4000, memory, 0), reader.part(opened.stream, 2000, memory, 4000)]);
+      expect(parts).toEqual([{ length: 4000 }, { length: 4000 }, { length: 2000 }]);
+      expect(view.subarray(8000, 12_000).equals(content.subarray(0, 4000))).toBe(true);
+      expect(view.subarray(0, 6000).equals(content.subarray(4000))).toBe(true);
+      expect(view.subarray(6000, 8000).every((b) => b === 0xee)).toBe(true);
+      expect(await reader.close(opened.stream, 10_000)).toEqual({ sha256: sha256(content), after: { size: 10_000, mtimeMs: (await stat(join(dir, 'large'))).mtimeMs } });
+      await expect(reader.part(opened.stream, 10, memory, 0)).rejects.toThrow('not open');
+    }));
+
+  test('stream: a file that ends early comes short once, then gives nothing; its hash counts the zeros', () =>
+    withTempDir('source', async (dir) => {
+      const content = seededRandom(13).bytes(5000);
+      await writeFile(join(dir, 'shrunk'), content);
+      const memory = new SharedArrayBuffer(4000);
+      const opened = await reader.open(join(dir, 'shrunk'));
+      if (!('stream' in opened)) throw new Error('not opened');
+      const parts = await Promise.all([0, 1, 2].map(() => reader.part(opened.stream, 2000, memory, 0)));
+      expect(parts).toEqual([{ length: 2000 }, { length: 2000 }, { length: 1000 }]);
+      // Appended after it came short: the stream has ended and reads no more.
+      await appendFile(join(dir, 'shrunk'), 'late');
+      expect(await reader.part(opened.stream, 2000, memory, 0)).toEqual({ length: 0 });
+      expect(await reader.close(opened.stream, 8000)).toEqual({ sha256: sha256(Buffer.concat([content, Buffer.alloc(3000)])) });
+    }));
+
+  test('stream: open failures and read failures say why', () =>
+    withTempDir('source', async (dir) => {
+      await mkdir(join(dir, 'a-directory'));
+      expect(await reader.open(join(dir, 'vanished'))).toEqual({ openFailure: { code: 'ENOENT', reason: 'no such file or directory' } });
+      const opened = await reader.open(join(dir, 'a-directory'));
+      if (!('stream' in opened)) throw new Error('not opened');
+      const memory = new SharedArrayBuffer(100);
+      expect(await reader.part(opened.stream, 100, memory, 0)).toEqual({ length: 0, readFailure: { code: 'EISDIR', reason: 'is a directory' } });
+      expect(await reader.part(opened.stream, 100, memory, 0)).toEqual({ length: 0 });
+      expect(await reader.close(opened.stream, 100)).toEqual({ sha256: sha256(Buffer.alloc(100)) });
+    }));
 });
 
 test('a closed source thread refuses further batches', async () => {
   const readers = sourceReaders();
   await readers.lstat(['/']);
-  readers.close();
+  readers.stop();
   await expect(readers.lstat(['/'])).rejects.toThrow('closed');
 });

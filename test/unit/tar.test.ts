@@ -36,7 +36,8 @@ async function buildTree(root: string): Promise<void> {
   const rnd = seededRandom(42);
   await mkdir(join(root, 'dir', 'sub'), { recursive: true });
   await mkdir(join(root, 'empty'));
-  for (const size of [0, 1, 511, 512, 513, 1024, 70_000]) await writeFile(join(root, 'dir', `f${size}`), rnd.bytes(size));
+  // Up to 1 MiB files are read whole ahead of the tar; larger ones are streamed in parts.
+  for (const size of [0, 1, 511, 512, 513, 1024, 70_000, 1024 * 1024, 2.5 * 1024 * 1024 + 3]) await writeFile(join(root, 'dir', `f${size}`), rnd.bytes(size));
   await utimes(join(root, 'dir', 'f0'), 1_600_000_000, 1_600_000_000); // whole seconds: no PAX header needed
   await writeFile(join(root, 'dir', 'sub', 'deep.txt'), 'deep\n');
   await writeFile(join(root, 'ünïcødé ✓.txt'), 'non-ascii name\n');
@@ -243,6 +244,60 @@ describe('files that change while read', () => {
       expect(catalog.map((e) => e.path)).toEqual([archivePathOf(join(dir, 'kept'))]);
       expect(catalog[0]!.offset).toBe(0);
       expect(parseAll(tar).length).toBe(1);
+    }));
+
+  // Files over 1 MiB are streamed in 1 MiB parts read ahead: the same outcomes, with the change mid-file.
+  test('a large file that shrank is padded with zeros from where it ended, with a warning', () =>
+    withTempDir('tar', async (dir) => {
+      const path = join(dir, 'shrinks');
+      const content = seededRandom(7).bytes(2.5 * 1024 * 1024);
+      await writeFile(path, content);
+      await writeFile(join(dir, 'after'), 'after\n');
+      const size = 5 * 1024 * 1024 + 7;
+      const { tar, catalog, warnings } = await packEntries([await fakeEntry(path, { size }), await fakeEntry(join(dir, 'after'), {})]);
+      expect(warnings.kept.map((w) => [w.code, w.path])).toEqual([['source-changed', path]]);
+      expect(warnings.kept[0]!.message).toMatch(/shrank/);
+      const [e, after] = catalog;
+      const h = parseEntryAt(tar, e!.offset);
+      expect(h.size).toBe(size);
+      const archived = tar.subarray(h.dataStart, h.dataEnd);
+      expect(archived.subarray(0, content.length).equals(content)).toBe(true);
+      expect(archived.subarray(content.length).every((b) => b === 0)).toBe(true);
+      expect(e!.sha256).toBe(sha256(archived));
+      expect(after!.offset).toBe(h.next);
+    }));
+
+  test('a large file that grew is cut at its header size, with a warning', () =>
+    withTempDir('tar', async (dir) => {
+      const path = join(dir, 'grows');
+      const content = seededRandom(8).bytes(3 * 1024 * 1024);
+      await writeFile(path, content);
+      const size = 2 * 1024 * 1024 + 5;
+      const { tar, catalog, warnings } = await packEntries([await fakeEntry(path, { size }), await fakeEntry(path, {})]);
+      expect(warnings.kept.map((w) => [w.code, w.path])).toEqual([['source-changed', path]]);
+      const [cut, whole] = catalog;
+      const h = parseEntryAt(tar, cut!.offset);
+      expect(tar.subarray(h.dataStart, h.dataEnd).equals(content.subarray(0, size))).toBe(true);
+      expect(cut!.sha256).toBe(sha256(content.subarray(0, size)));
+      // The same file again, whole: nothing of the first stream leaks into the second.
+      const w = parseEntryAt(tar, whole!.offset);
+      expect(tar.subarray(w.dataStart, w.dataEnd).equals(content)).toBe(true);
+      expect(whole!.sha256).toBe(sha256(content));
+    }));
+
+  test('a large file whose read fails is archived as zeros from there, with a warning that says why', () =>
+    withTempDir('tar', async (dir) => {
+      await mkdir(join(dir, 'was-a-file'));
+      await writeFile(join(dir, 'after'), 'after\n');
+      const size = 2 * 1024 * 1024;
+      const { tar, catalog, warnings } = await packEntries([await fakeEntry(join(dir, 'was-a-file'), { size, mode: 0o100644 }), await fakeEntry(join(dir, 'after'), {})]);
+      expect(warnings.kept.map((w) => w.code)).toEqual(['source-changed']);
+      expect(warnings.kept[0]!.message).toMatch(/read failed \(is a directory\)/);
+      const h = parseEntryAt(tar, catalog[0]!.offset);
+      expect(h.size).toBe(size);
+      expect(tar.subarray(h.dataStart, h.dataEnd).every((b) => b === 0)).toBe(true);
+      expect(catalog[0]!.sha256).toBe(sha256(Buffer.alloc(size)));
+      expect(catalog[1]!.offset).toBe(h.next);
     }));
 
   test('a modified mtime alone is a warning', () =>
