@@ -6,10 +6,13 @@
  */
 import type { FileJobs, FileOp, FileOutcome } from './file-jobs.js';
 
-export type FileBatch = { ops: string; buffers: ArrayBuffer[]; bytes: number } | { close: true };
+/** `lane` and `load` are the sender's, handed back in the reply so it knows which lane has that much less to do. */
+export type FileBatch = { lane: number; load: number; ops: string; buffers: ArrayBuffer[]; bytes: number } | { close: true };
 
 export type WriterReply =
   | {
+      lane: number;
+      load: number;
       outcomes: FileOutcome[];
       /** Data bytes of the batch, now written (or dropped). */
       bytes: number;
@@ -29,5 +32,5 @@ export function runFileBatch(jobs: FileJobs, batch: FileBatch): WriterReply {
     const o = jobs.run(op, buffers);
     if (o) outcomes.push(o);
   }
-  return { outcomes, bytes: batch.bytes, buffers: batch.buffers };
+  return { lane: batch.lane, load: batch.load, outcomes, bytes: batch.bytes, buffers: batch.buffers };
 }

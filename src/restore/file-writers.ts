@@ -1,9 +1,11 @@
 /**
  * Regular files written on the worker pool's threads (as lanes), so that
  * restoring many small files keeps every core busy in the kernel and the
- * hashing is off the main thread. A file goes to the lane chosen by its
- * final path (so two entries of the same name are written in archive
- * order), as begin / data... / end ops (file-jobs.ts), sent in batches
+ * hashing is off the main thread. A file goes to the lane with the least
+ * work queued when it begins (bytes, and a fixed cost per file), so a few
+ * large files spread as evenly as many small ones; callers that need two
+ * files in order (fs-writer.ts: the same name twice) wait for the first to
+ * settle. A file travels as begin / data... / end ops (file-jobs.ts), in batches
  * (file-batch.ts): when a batch is full, or once the caller yields. What is
  * in flight is bounded in files and in bytes; `room()` waits for
  * acknowledgements when it is full. With no threads (workers 0, or the
@@ -22,9 +24,15 @@ const MAX_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
 /** A batch is sent once it holds this many bytes or ops. */
 const BATCH_BYTES = 1024 * 1024;
 const BATCH_OPS = 256;
+/** What a file costs a lane besides its bytes (open, rename, metadata), counted as this many bytes. */
+const FILE_COST = 64 * 1024;
 
 interface Lane {
+  index: number;
   channel: FileLane;
+  /** Work given to the lane and not yet acknowledged, in bytes (FILE_COST per file); `batchLoad` of it is still here. */
+  load: number;
+  batchLoad: number;
   batch: FileOp[];
   /** The batch's data, packed piece after piece (a piece that does not fit is split across two). */
   buffers: ArrayBuffer[];
@@ -40,6 +48,8 @@ interface Lane {
  */
 interface OpenFile {
   lane: Lane;
+  /** Load added so far, taken back if the file is dropped before its lane hears of it. */
+  load: number;
   tmp: string | null;
   data: [number, number, number][];
   streaming: boolean;
@@ -75,19 +85,21 @@ export class FileWriters {
   private start(): void {
     this.started = true;
     const channels = this.work?.fileLanes((r) => this.replied(r as WriterReply), (err) => this.fail(err)) ?? [];
-    for (const channel of channels) this.lanes.push({ channel, batch: [], buffers: [], packed: -1, batchBytes: 0 });
+    for (const channel of channels) this.lanes.push({ index: this.lanes.length, channel, load: 0, batchLoad: 0, batch: [], buffers: [], packed: -1, batchBytes: 0 });
     if (!this.lanes.length) this.inProcess = new FileJobs();
   }
 
-  /** Starts a file under its temporary name (null: only hash it); `final` picks its thread. */
-  begin(tmp: string | null, final: string): number {
+  /** Starts a file under its temporary name (null: only hash it). */
+  begin(tmp: string | null): number {
     const id = this.nextId++;
     if (!this.started) this.start();
     if (this.inProcess) {
       this.inProcess.run({ op: 'begin', id, tmp }, []);
       return id;
     }
-    this.open.set(id, { lane: this.lanes[laneIndex(final, this.lanes.length)]!, tmp, data: [], streaming: false });
+    const lane = this.lanes.reduce((least, l) => (l.load < least.load ? l : least));
+    this.addLoad(lane, FILE_COST);
+    this.open.set(id, { lane, load: FILE_COST, tmp, data: [], streaming: false });
     return id;
   }
 
@@ -100,6 +112,8 @@ export class FileWriters {
     const file = this.open.get(id)!;
     const lane = file.lane;
     this.bytesInFlight += piece.length;
+    this.addLoad(lane, piece.length);
+    file.load += piece.length;
     // Packed into the batch's buffers (split where one fills up): one transfer per batch, not per
     // piece, and buffers the threads hand back, so nothing is allocated and zeroed per file.
     for (let done = 0; done < piece.length; ) {
@@ -144,6 +158,7 @@ export class FileWriters {
     const file = this.open.get(id);
     this.open.delete(id);
     if (file?.streaming) this.queue(file.lane, { op: 'abort', id });
+    else if (file) this.addLoad(file.lane, -file.load);
   }
 
   /** Resolves once fewer files and bytes are in flight than the bounds. */
@@ -213,7 +228,8 @@ export class FileWriters {
     }
     // One transfer per batch, not per piece: transferring an ArrayBuffer costs far more than copying a
     // few KiB; and a JSON string crosses threads at about twice the speed of the same objects.
-    lane.channel.post({ ops: JSON.stringify(lane.batch), buffers: lane.buffers, bytes: lane.batchBytes }, lane.buffers);
+    lane.channel.post({ lane: lane.index, load: lane.batchLoad, ops: JSON.stringify(lane.batch), buffers: lane.buffers, bytes: lane.batchBytes }, lane.buffers);
+    lane.batchLoad = 0;
     lane.batch = [];
     lane.buffers = [];
     lane.packed = -1;
@@ -226,6 +242,7 @@ export class FileWriters {
       return;
     }
     this.bytesInFlight -= r.bytes;
+    this.lanes[r.lane]!.load -= r.load;
     for (const b of r.buffers) if (this.freeBuffers.length < MAX_BYTES_IN_FLIGHT / BATCH_BYTES) this.freeBuffers.push(b);
     for (const o of r.outcomes) this.settle(o);
     this.wakeUp();
@@ -235,6 +252,11 @@ export class FileWriters {
     if (!o) return;
     this.pending.get(o.id)?.resolve(o);
     this.pending.delete(o.id);
+  }
+
+  private addLoad(lane: Lane, n: number): void {
+    lane.load += n;
+    lane.batchLoad += n;
   }
 
   private fail(err: Error): void {
@@ -249,13 +271,6 @@ export class FileWriters {
   }
 }
 
-/** FNV-1a of the path: the same name always goes to the same thread. */
-function laneIndex(path: string, lanes: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < path.length; i++) h = Math.imul(h ^ path.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % lanes;
-}
-
 /** A running SHA-256 whose bytes are hashed on a file lane (hash-only), off the calling thread. */
 export interface RunningHash {
   update(bytes: Buffer): void;
@@ -264,7 +279,7 @@ export interface RunningHash {
 }
 
 export function laneHash(lanes: FileWriters, name: string): RunningHash {
-  const id = lanes.begin(null, name);
+  const id = lanes.begin(null);
   return {
     update: (bytes) => lanes.data(id, bytes),
     digest: async () => {

@@ -236,7 +236,7 @@ export class FsWriter {
 
   private async writeFile(e: ArchiveEntry, abs: string, parent: string): Promise<void> {
     const tmp = tempName(parent);
-    const id = this.writers.begin(tmp, abs);
+    const id = this.writers.begin(tmp);
     try {
       for await (const piece of e.body) {
         this.writers.data(id, piece);

@@ -148,7 +148,7 @@ export async function verifyContents(s: OpenedSet, log: Logger, progress: Progre
         for await (const _ of e.body) void _;
         continue;
       }
-      const id = hashers.begin(null, e.path);
+      const id = hashers.begin(null);
       for await (const piece of e.body) {
         hashers.data(id, piece);
         await hashers.room();

@@ -93,7 +93,7 @@ export async function* readVolumeChunks(
   const where = { set: exp.set, volume: name };
   const fail = (code: string, what: string, chunk?: number) =>
     new IntegrityError(code, `${name}: ${what}`, { where: chunk === undefined ? where : { ...where, chunk } });
-  let hashId = exp.sha256 === undefined ? undefined : hasher.begin(null, name);
+  let hashId = exp.sha256 === undefined ? undefined : hasher.begin(null);
   const r = new ByteReader(await openVolumeStream(target, exp), hashId === undefined ? undefined : (b) => hasher.data(hashId!, b));
   try {
     const { header, macInput, mac } = await readVolumeHeader(r, name);

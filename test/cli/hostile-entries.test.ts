@@ -97,6 +97,19 @@ describe('names', () => {
     expect((await lstat(join(to, 'dir'))).isDirectory()).toBe(true);
   });
 
+  it('a large entry then a small one of the same name, on different threads: the later one wins', async () => {
+    const t = join(dir, 'dups');
+    // Each file goes to the least busy thread: the small one would be renamed into place first unless the restore waits.
+    const big = (i: number) => `version ${i} `.repeat(600_000);
+    await makeSet(t, [file('a.txt', big(0)), file('a.txt', 'version 1\n'), file('b.txt', big(2)), file('b.txt', 'version 3\n'), file('a.txt', big(4)), file('a.txt', 'version 5\n')], keys.pub);
+    const to = join(dir, 'dups-restored');
+    const r = await coffer(['restore', t, '--to', to, '--identity', keys.identity, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await readFile(join(to, 'a.txt'), 'utf8')).toBe('version 5\n');
+    expect(await readFile(join(to, 'b.txt'), 'utf8')).toBe('version 3\n');
+    expect((await readdir(to)).sort()).toEqual(['a.txt', 'b.txt']);
+  });
+
   it('deeply nested paths are restored; a path too long for the file system is refused, not a crash', async () => {
     const t = join(dir, 'deep');
     const deep = Array.from({ length: 150 }, () => 'd').join('/') + '/leaf.txt';

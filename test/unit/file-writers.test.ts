@@ -33,7 +33,7 @@ describe.each([
 ] as const)('FileWriters, %s', (_name, make) => {
   const write = (w: FileWriters, dir: string, name: string, pieces: Buffer[], expected = true, mtimeMs?: number | null): Promise<FileOutcome> => {
     const final = join(dir, name);
-    const id = w.begin(join(dir, `.tmp-${name}`), final);
+    const id = w.begin(join(dir, `.tmp-${name}`));
     for (const p of pieces) w.data(id, p);
     const all = Buffer.concat(pieces);
     return w.end(id, final, meta(mtimeMs), expected ? { sha256: sha(all), size: all.length } : null);
@@ -71,11 +71,11 @@ describe.each([
       await mkdir(join(dir, 'taken'));
       try {
         const final = join(dir, 'liar');
-        const id = w.begin(join(dir, '.tmp-liar'), final);
+        const id = w.begin(join(dir, '.tmp-liar'));
         w.data(id, Buffer.from('tampered'));
         const liar = w.end(id, final, meta(), { sha256: sha(Buffer.from('original')), size: 8 });
         const taken = write(w, dir, 'taken', [Buffer.from('x')]);
-        const missing = w.begin(join(dir, 'no', '.tmp'), join(dir, 'no', 'f'));
+        const missing = w.begin(join(dir, 'no', '.tmp'));
         w.data(missing, Buffer.from('y'));
         const lost = w.end(missing, join(dir, 'no', 'f'), meta(), null);
         expect((await liar).status).toBe('mismatch');
@@ -92,7 +92,7 @@ describe.each([
     withTempDir('fw', async (dir) => {
       const w = make(1);
       const done = write(w, dir, 'done', [Buffer.from('complete')]);
-      const open = w.begin(join(dir, '.tmp-open'), join(dir, 'open'));
+      const open = w.begin(join(dir, '.tmp-open'));
       w.data(open, Buffer.alloc(3 * 1024 * 1024, 1)); // large enough to be sent before it ends
       await w.close();
       expect((await done).status).toBe('written');
@@ -104,13 +104,13 @@ describe.each([
       const w = make(2);
       try {
         const hashOnly = (name: string, pieces: Buffer[]) => {
-          const id = w.begin(null, join(dir, name));
+          const id = w.begin(null);
           for (const p of pieces) w.data(id, p);
           const all = Buffer.concat(pieces);
           return w.end(id, join(dir, name), meta(), { sha256: sha(all), size: all.length });
         };
         const good = hashOnly('good', [Buffer.from('a'), Buffer.alloc(2 * 1024 * 1024, 2)]);
-        const id = w.begin(null, join(dir, 'bad'));
+        const id = w.begin(null);
         w.data(id, Buffer.from('tampered'));
         const bad = w.end(id, join(dir, 'bad'), meta(), { sha256: sha(Buffer.from('original')), size: 8 });
         expect(await good).toEqual({ id: 0, status: 'written', size: 2 * 1024 * 1024 + 1, sha256: sha(Buffer.concat([Buffer.from('a'), Buffer.alloc(2 * 1024 * 1024, 2)])) });
@@ -125,8 +125,8 @@ describe.each([
     withTempDir('fw', async (dir) => {
       const w = make(2);
       try {
-        const a = w.begin(null, join(dir, 'a'));
-        const b = w.begin(null, join(dir, 'b'));
+        const a = w.begin(null);
+        const b = w.begin(null);
         for (let i = 0; i < 12; i++) {
           w.data(a, Buffer.alloc(1024 * 1024, i));
           w.data(b, Buffer.alloc(1024 * 1024, i));
