@@ -30,7 +30,9 @@ import { padStep } from '../format/padding.js';
 import type { CompressionChoice } from './compress.js';
 import { ChunkSealer } from './encrypt.js';
 import { sourceReaders } from './source-readers.js';
-import { tarStream } from './tar.js';
+import { PIECE_BYTES, tarStream } from './tar.js';
+import { frameRoom } from './seal-chunk.js';
+import { BufferPool } from '../stream/buffer-pool.js';
 import { VolumeWriter } from './volume-writer.js';
 import { walk } from './walk.js';
 import { fingerprint } from '../crypto/identity-file.js';
@@ -80,8 +82,9 @@ export interface BackupResult extends SetWriteResult {
 /**
  * What goes into a set: a tar stream, producing catalog entries as it goes.
  * The backup's is built from a walk; tests build hostile ones by hand.
+ * `pieces` has memory of chunks already sealed, to write more of the stream in.
  */
-export type SetContent = (catalog: { add(e: CatalogEntry): Promise<void> | undefined }, warnings: Warnings) => AsyncIterable<Buffer>;
+export type SetContent = (catalog: { add(e: CatalogEntry): Promise<void> | undefined }, warnings: Warnings, pieces: BufferPool) => AsyncIterable<Buffer>;
 
 export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   let entries = 0;
@@ -89,10 +92,11 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   let sourceBytes = 0;
   const reader = sourceReaders();
   try {
-    const r = await writeSet(o, (catalog, warnings) =>
+    const r = await writeSet(o, (catalog, warnings, pieces) =>
       tarStream(walk(o.sources, { excludes: o.excludes, warnings, reader }), {
         warnings,
         reader,
+        pieces,
         onEntry: (e) => {
           entries++;
           if (e.type === 'file') {
@@ -108,6 +112,9 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   }
 }
 
+/** Frames and pieces kept for reuse: as many as are in flight at once, with room to spare. */
+const POOLED = 16;
+
 export async function writeSet(o: SetWriterOptions, content: SetContent): Promise<SetWriteResult> {
   const started = Date.now();
   const setId = newSetId();
@@ -118,6 +125,10 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
   if (o.passphrase) stanzas.push(await wrapForPassphrase(dataKey, setId, o.passphrase, o.scrypt));
   const warnings = new Warnings(log);
   const work = chunkWork(o.workers);
+  const sealing = { chunkSize: o.chunkSize, padStep: padStep(o.chunkSize, o.pad), choice: o.compression };
+  // Frames the target has written are lent back to the workers to build later frames in (stream/buffer-pool.ts).
+  const frames = new BufferPool(frameRoom(o.chunkSize, sealing), POOLED);
+  const pieces = new BufferPool(PIECE_BYTES, POOLED);
   // The pool's threads also hash the volumes (file lanes, hash-only): SHA-256 of every stored byte is a core's worth of work.
   const hashLanes = new FileWriters(work);
   const volumes = new VolumeWriter({
@@ -133,14 +144,14 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
     inFlight: Math.max(2, work.parallelism * 2),
     onBytes: (n) => o.progress.add(n),
     hashLanes,
+    released: (b) => frames.give(b),
   });
   const catalog = await CatalogWriter.create(new ChunkSealer(nodeAead, dataKey, setId), o.chunkSize, o.compression, o.pad);
   log.info({ event: 'backup-started', target: o.target.display, recipients: o.recipients.length, passphrase: Boolean(o.passphrase) }, 'backup started');
   o.progress.start('backup');
-  const sealing = { chunkSize: o.chunkSize, padStep: padStep(o.chunkSize, o.pad), choice: o.compression };
   let tarLength = 0;
   try {
-    const tar = content(catalog, warnings);
+    const tar = content(catalog, warnings, pieces);
     const counted = (async function* () {
       for await (const b of tar) {
         tarLength += b.length;
@@ -148,7 +159,12 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
       }
     })();
     for await (const data of rechunk(counted, o.chunkSize)) {
-      await volumes.add((params) => work.seal({ ...params, ...sealing, data }));
+      await volumes.add(async (params) => {
+        const { frame, spent } = await work.seal({ ...params, ...sealing, data }, frames.take());
+        // Only a whole buffer: a view of part of one (a chunk smaller than the tar's pieces) shares it with the rest.
+        if (spent.byteLength === spent.buffer.byteLength) pieces.give(spent);
+        return frame;
+      });
     }
     const volumeList = await volumes.finish();
     const sealedCatalog = await catalog.finish();

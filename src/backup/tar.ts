@@ -33,9 +33,10 @@ import type { SourceReader } from './source-readers.js';
 import { fileParts, PART_BYTES, PartSlots } from './file-parts.js';
 import type { WalkEntry } from './walk.js';
 import { OwnerNames } from './owners.js';
+import type { BufferPool } from '../stream/buffer-pool.js';
 
 /** Equal to the default chunk size (1 MiB), and to a part of a large file, so parts fill pieces with few copies. */
-const PIECE_BYTES = PART_BYTES;
+export const PIECE_BYTES = PART_BYTES;
 const USTAR_MAX_SIZE = 8 * 1024 ** 3 - 1;
 /** The ustar uid and gid fields hold 6 octal digits. */
 const USTAR_MAX_ID = 0o777777;
@@ -46,17 +47,27 @@ export interface TarOptions {
   warnings: Warnings;
   /** Where small files are read; in-process unless given. */
   reader?: SourceReader;
+  /** Memory for the pieces, reused once the consumer is done with them; new buffers without. */
+  pieces?: BufferPool;
   /** Called in archive order once an entry is completely written (to the piece being filled); may apply backpressure. */
   onEntry: (entry: CatalogEntry) => Promise<void> | void;
 }
 
 /** The tar stream as it is written, cut into pieces of one size. */
 class Pieces {
-  private piece = Buffer.allocUnsafe(PIECE_BYTES);
+  private piece: Buffer;
   private used = 0;
   private readonly full: Buffer[] = [];
   /** Bytes written so far: the offset of the next header. */
   length = 0;
+
+  constructor(private readonly pool: BufferPool | undefined) {
+    this.piece = this.newPiece();
+  }
+
+  private newPiece(): Buffer {
+    return this.pool ? this.pool.take() : Buffer.allocUnsafe(PIECE_BYTES);
+  }
 
   write(b: Buffer): void {
     for (let from = 0; from < b.length;) {
@@ -80,7 +91,7 @@ class Pieces {
     this.length += n;
     if (this.used === PIECE_BYTES) {
       this.full.push(this.piece);
-      this.piece = Buffer.allocUnsafe(PIECE_BYTES);
+      this.piece = this.newPiece();
       this.used = 0;
     }
   }
@@ -98,7 +109,7 @@ class Pieces {
 
 /** The tar stream; entries are read and packed as the consumer pulls. */
 export async function* tarStream(entries: AsyncIterable<WalkEntry>, opts: TarOptions): AsyncGenerator<Buffer> {
-  const out = new Pieces();
+  const out = new Pieces(opts.pieces);
   const owners = new OwnerNames();
   const reader = opts.reader ?? inProcessReader;
   const slots = new PartSlots();

@@ -49,6 +49,8 @@ export interface VolumeWriterOptions {
   onBytes?: (n: number) => void;
   /** Where volumes are hashed: on the pool's lanes, off this thread; without, here. */
   hashLanes?: FileWriters;
+  /** Told of each buffer (header, frame) once the target is done with it, so a frame's memory can be reused. */
+  released?: (bytes: Uint8Array) => void;
 }
 
 /** Seals one data chunk under the given key, nonce and AAD and returns its whole frame. */
@@ -142,7 +144,7 @@ export class VolumeWriter {
   private open(): OpenVolume {
     const index = this.volumes.length + 1;
     const record: VolumeRecord = { index, name: volumeName(index), size: 0, sha256: '', firstChunk: this.nextChunk, dataChunks: 0 };
-    const queue = new ByteQueue(QUEUED_BYTES);
+    const queue = new ByteQueue(QUEUED_BYTES, this.o.released);
     const put = this.o.target.put(`${this.o.setName}/${record.name}`, queue);
     put.catch(() => {}); // awaited in emit/close
     const v: OpenVolume = { record, queue, hash: this.o.hashLanes ? laneHash(this.o.hashLanes, record.name) : localHash(), put };

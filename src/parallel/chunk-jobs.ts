@@ -11,6 +11,8 @@ import type { ChunkToSeal } from '../backup/seal-chunk.js';
 /** A volume's data chunk to compress, pad and seal into its whole frame (backup/seal-chunk.ts). */
 export interface SealJob extends ChunkToSeal {
   op: 'seal';
+  /** Memory to build the frame in, if big enough (a frame already written, lent back). */
+  into?: Uint8Array;
 }
 
 /** A data frame to authenticate, decrypt, unpad and decompress; `data` is the sealed body. */
@@ -28,10 +30,11 @@ export type ChunkJob = DecodeJob | SealJob;
 /** Why a data frame yields no plaintext: it does not authenticate, or its payload is malformed. */
 export type DecodeFailure = 'authentication' | 'payload';
 
-export type ChunkResult = { plain: Uint8Array } | { failed: DecodeFailure } | { frame: Uint8Array };
+/** A sealed frame comes with the chunk's data, `spent`, whose memory the caller may reuse. */
+export type ChunkResult = { plain: Uint8Array } | { failed: DecodeFailure } | { frame: Uint8Array; spent: Uint8Array };
 
 export function runChunkJob(job: ChunkJob): ChunkResult {
-  if (job.op === 'seal') return { frame: sealDataChunk(job) };
+  if (job.op === 'seal') return { frame: sealDataChunk(job, job.into), spent: job.data };
   return decodeFrame(job);
 }
 

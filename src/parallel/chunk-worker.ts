@@ -5,10 +5,14 @@ import type { ChunkJob } from './chunk-jobs.js';
 import { FileJobs } from '../restore/file-jobs.js';
 import { runFileBatch } from '../restore/file-batch.js';
 import type { FileBatch } from '../restore/file-batch.js';
+import { scavengeEvery } from './scavenge.js';
 
 const port = parentPort!;
 const files = new FileJobs();
+// A job or batch moves about 1 MiB: this keeps a worker's dead buffers to a few MiB.
+const scavenge = scavengeEvery(4);
 port.on('message', (msg: { id: number; job: ChunkJob } | { files: FileBatch }) => {
+  scavenge();
   if ('files' in msg) {
     const reply = runFileBatch(files, msg.files);
     port.postMessage({ files: reply }, 'buffers' in reply ? reply.buffers : []);
@@ -17,8 +21,9 @@ port.on('message', (msg: { id: number; job: ChunkJob } | { files: FileBatch }) =
   try {
     const r = runChunkJob(msg.job);
     if ('frame' in r) {
-      // A sealed frame is a view of a buffer made for it alone (backup/seal-chunk.ts): transferred whole, never copied.
-      port.postMessage({ id: msg.id, result: r }, [r.frame.buffer as ArrayBuffer]);
+      // A sealed frame is a view of a buffer made or lent for it alone (backup/seal-chunk.ts): transferred whole, never
+      // copied; the chunk's data goes back too, for its memory to be reused.
+      port.postMessage({ id: msg.id, result: r }, [r.frame.buffer as ArrayBuffer, r.spent.buffer as ArrayBuffer]);
       return;
     }
     if ('plain' in r) {

@@ -13,7 +13,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { asBuffer, owned, runChunkJob } from './chunk-jobs.js';
-import type { ChunkJob, ChunkResult, DecodeFailure } from './chunk-jobs.js';
+import type { ChunkJob, ChunkResult, DecodeFailure, SealJob } from './chunk-jobs.js';
 import type { DataFrameParams } from '../restore/decrypt.js';
 import type { ChunkToSeal } from '../backup/seal-chunk.js';
 
@@ -28,8 +28,12 @@ export interface ChunkWork {
    */
   fileLanes(onReply: (reply: unknown) => void, onFailure: (err: Error) => void): FileLane[];
   releaseFileLanes(): void;
-  /** Compresses, pads and seals a volume's data chunk; returns its whole frame. */
-  seal(chunk: ChunkToSeal): Promise<Buffer>;
+  /**
+   * Compresses, pads and seals a volume's data chunk; returns its whole frame,
+   * built in `into` when that is big enough, and the chunk's data as `spent`.
+   * Both were handed over (a worker's, until it answers) and are the caller's again.
+   */
+  seal(chunk: ChunkToSeal, into?: Buffer): Promise<Sealed>;
   close(): Promise<void>;
 }
 
@@ -38,6 +42,11 @@ export interface FileLane {
 }
 
 export type Decoded = { plain: Buffer } | { failed: DecodeFailure };
+
+export interface Sealed {
+  frame: Buffer;
+  spent: Buffer;
+}
 
 const WORKER_SCRIPT = new URL('./chunk-worker.js', import.meta.url);
 
@@ -57,7 +66,7 @@ function inProcess(): ChunkWork {
     fileLanes: () => [],
     releaseFileLanes: () => {},
     decode: async (frame, sealed, chunkSize) => toDecoded(runChunkJob({ op: 'decode', ...frame, data: sealed, chunkSize })),
-    seal: async (chunk) => toFrame(runChunkJob({ op: 'seal', ...chunk })),
+    seal: async (chunk, into) => toSealed(runChunkJob(into ? { op: 'seal', ...chunk, into } : { op: 'seal', ...chunk })),
     close: async () => {},
   };
 }
@@ -68,9 +77,9 @@ function toDecoded(r: ChunkResult): Decoded {
   throw new Error('worker answered a decode job with something else');
 }
 
-function toFrame(r: ChunkResult): Buffer {
+function toSealed(r: ChunkResult): Sealed {
   if (!('frame' in r)) throw new Error('worker answered a seal job with something else');
-  return asBuffer(r.frame);
+  return { frame: asBuffer(r.frame), spent: asBuffer(r.spent) };
 }
 
 interface Pending {
@@ -137,10 +146,12 @@ class WorkerPool implements ChunkWork {
     for (const w of this.all) if (this.idle.includes(w)) w.unref();
   }
 
-  seal(chunk: ChunkToSeal): Promise<Buffer> {
+  seal(chunk: ChunkToSeal, into?: Buffer): Promise<Sealed> {
     // Copies of key, nonce and AAD that own their memory: a view into Node's shared pool would clone the whole pool.
     const own = (b: Uint8Array) => new Uint8Array(b);
-    return this.submit({ op: 'seal', ...chunk, key: own(chunk.key), nonce: own(chunk.nonce), aad: own(chunk.aad), data: owned(chunk.data) }).then(toFrame);
+    const job: SealJob = { op: 'seal', ...chunk, key: own(chunk.key), nonce: own(chunk.nonce), aad: own(chunk.aad), data: owned(chunk.data) };
+    if (into && into.byteOffset === 0 && into.byteLength === into.buffer.byteLength && into.buffer instanceof ArrayBuffer) job.into = into;
+    return this.submit(job).then(toSealed);
   }
 
   /**
@@ -172,7 +183,9 @@ class WorkerPool implements ChunkWork {
       const w = this.idle.pop()!;
       const msg = this.queue.shift()!;
       w.ref();
-      w.postMessage(msg, [msg.job.data.buffer as ArrayBuffer]);
+      const transfer = [msg.job.data.buffer as ArrayBuffer];
+      if (msg.job.op === 'seal' && msg.job.into) transfer.push(msg.job.into.buffer as ArrayBuffer);
+      w.postMessage(msg, transfer);
     }
   }
 

@@ -7,6 +7,10 @@
  * `room()`, which resolves once the reader has taken enough. A reader that
  * stops (returns or throws) never makes room again: the writer learns why from
  * whatever the reader reports, not from the queue.
+ *
+ * A reader is done with a buffer once it pulls the next one (the Target
+ * contract, targets/target.ts); `released` is then told, so the writer can
+ * reuse its memory. Buffers a stopped reader held are never released.
  */
 export class ByteQueue implements AsyncIterable<Uint8Array> {
   private readonly items: Uint8Array[] = [];
@@ -17,7 +21,7 @@ export class ByteQueue implements AsyncIterable<Uint8Array> {
   private readerWaiting: (() => void) | undefined;
   private writerWaiting: (() => void) | undefined;
 
-  constructor(private readonly limit: number) {}
+  constructor(private readonly limit: number, private readonly released?: (bytes: Uint8Array) => void) {}
 
   /** Queues bytes; false when more than the limit now waits. */
   push(bytes: Uint8Array): boolean {
@@ -54,6 +58,7 @@ export class ByteQueue implements AsyncIterable<Uint8Array> {
           this.queued -= next.length;
           if (this.queued <= this.limit) this.wakeWriter();
           yield next;
+          this.released?.(next);
         } else if (this.ended) {
           return;
         } else {

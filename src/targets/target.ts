@@ -24,6 +24,11 @@ export interface Target {
   /** For messages: never contains credentials. */
   readonly display: string;
   readonly props: TargetProps;
+  /**
+   * Stores what `source` yields. Each buffer is the target's only until it
+   * pulls the next (the writer then reuses its memory): one that must keep
+   * bytes longer, to batch them into larger writes, copies them.
+   */
   put(name: string, source: AsyncIterable<Uint8Array>): Promise<{ size: number }>;
   /** Throws a TargetError with code 'not-found' when the object is absent. */
   get(name: string, range?: { start: number; end?: number }): Promise<Readable>;

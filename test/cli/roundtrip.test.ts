@@ -1,14 +1,16 @@
 /**
  * Round trip through the real CLI: a tree with every entry type and odd
  * names is backed up for a recipient, listed, verified, restored byte for
- * byte with its metadata, and drilled against the live tree.
+ * byte with its metadata, and drilled against the live tree. Then tens of
+ * MiB, so that the backup's reused buffers go round many times.
  */
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { coffer, expectExit, json, keygen, ok, onlySet, tempDir, useTempDirs } from '../helpers/cli.js';
 import type { Keys } from '../helpers/cli.js';
-import { buildRichTree, expectSameTree, isRoot, listTree, ODD, OWNED, restoredPath, sha256File, snapshot } from '../helpers/tree.js';
+import { buildRichTree, expectSameTree, isRoot, listTree, ODD, OWNED, restoredPath, sha256File, snapshot, writeRandom } from '../helpers/tree.js';
+import { randomBytes } from 'node:crypto';
 
 useTempDirs();
 
@@ -186,5 +188,29 @@ describe('round trip of a tree with every entry type', () => {
     expect(plain.stdout).toContain(`changed: ${join(src, 'nested', 'a', 'mid.txt')}`);
     expect(plain.stdout).toContain(`not in backup: ${join(src, 'new.txt')}`);
     expect(plain.stdout).toContain(`only in backup: ${join(src, 'exec.sh')}`);
+  });
+});
+
+describe('round trip of more data than the pipeline keeps in flight', () => {
+  // 40 MiB of default-sized chunks: tar pieces and sealed frames are reused many times over (backup/run.ts).
+  it('large and small files, random and text, come back byte for byte, with and without workers', async () => {
+    const base = await tempDir('roundtrip-reuse');
+    const tree = join(base, 'src');
+    await mkdir(join(tree, 'small'), { recursive: true });
+    const keys2 = await keygen(base, 'key');
+    const text = (seed: number, size: number) => Buffer.from(`line ${seed} of some text that compresses well\n`.repeat(Math.ceil(size / 40))).subarray(0, size);
+    for (let i = 0; i < 6; i++) {
+      await writeRandom(join(tree, `random-${i}.bin`), 3 * 1024 * 1024 + i * 77_777);
+      await writeFile(join(tree, `text-${i}.txt`), text(i, 3 * 1024 * 1024 + i * 55_555));
+    }
+    for (let i = 0; i < 300; i++) await writeFile(join(tree, 'small', `f${i}`), i % 2 ? text(i, 1 + i * 97) : randomBytes(1 + i * 131));
+    for (const workers of ['2', '0']) {
+      const to = join(base, `target-${workers}`);
+      await ok(['backup', tree, '--to', to, '--recipient', keys2.pub, '--workers', workers, '--json']);
+      await ok(['verify', to, '--identity', keys2.identity]);
+      const out = join(base, `restored-${workers}`);
+      await ok(['restore', to, '--to', out, '--identity', keys2.identity]);
+      await expectSameTree(restoredPath(out, tree), tree);
+    }
   });
 });

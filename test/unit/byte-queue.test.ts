@@ -1,7 +1,8 @@
 // stream/byte-queue: the reader gets each buffer as it was pushed (the same
 // object, never joined), in order; push reports when more than the limit
 // waits and room() resolves once the reader has taken enough; destroy makes
-// the reader throw; a reader that stops never makes room again.
+// the reader throw; a reader that stops never makes room again. The writer
+// learns when the reader is done with each buffer.
 import { describe, expect, test } from 'vitest';
 import { ByteQueue } from '../../src/stream/byte-queue.js';
 
@@ -75,5 +76,24 @@ describe('ByteQueue', () => {
     expect(q.push(Buffer.alloc(1))).toBe(false);
     expect(await settled(room)).toBe(false);
     expect(await settled(q.room())).toBe(false);
+  });
+
+  test('released: each buffer once the reader pulls the one after it (or the end); never one a stopped reader held', async () => {
+    const released: string[] = [];
+    const q = new ByteQueue(1 << 20, (b) => released.push(Buffer.from(b).toString()));
+    for (const t of ['a', 'b', 'c']) q.push(Buffer.from(t));
+    q.end();
+    const seen: string[][] = [];
+    for await (const b of q) seen.push([Buffer.from(b).toString(), ...released]);
+    // While the reader holds a buffer, that one is not released yet.
+    expect(seen).toEqual([['a'], ['b', 'a'], ['c', 'a', 'b']]);
+    expect(released).toEqual(['a', 'b', 'c']);
+
+    const stoppedReleases: Uint8Array[] = [];
+    const stopped = new ByteQueue(1 << 20, (b) => stoppedReleases.push(b));
+    stopped.push(Buffer.from('x'));
+    stopped.push(Buffer.from('y'));
+    for await (const _ of stopped) break;
+    expect(stoppedReleases).toEqual([]);
   });
 });

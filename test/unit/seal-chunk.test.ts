@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { compressChunk } from '../../src/backup/compress.js';
 import type { CompressionChoice } from '../../src/backup/compress.js';
 import { ChunkSealer, sealFrame } from '../../src/backup/encrypt.js';
-import { sealDataChunk } from '../../src/backup/seal-chunk.js';
+import { frameRoom, sealDataChunk } from '../../src/backup/seal-chunk.js';
 import { nodeAead } from '../../src/crypto/aead.js';
 import { ChunkFlag, FRAME_PREFIX_BYTES, maxFrameBytes } from '../../src/format/chunk.js';
 import { padPayload, padStep } from '../../src/format/padding.js';
@@ -71,7 +71,23 @@ describe('sealDataChunk', () => {
       }));
       // The pool takes (transfers) the chunk's memory: give it copies and keep the originals.
       const threaded = await Promise.all(jobs.map((j) => pool.seal({ ...j, data: Buffer.from(j.data) })));
-      for (const [i, j] of jobs.entries()) expect(threaded[i]!.equals(await inProcess.seal(j)), `chunk ${i}`).toBe(true);
+      for (const [i, j] of jobs.entries()) {
+        const made = await inProcess.seal(j);
+        expect(threaded[i]!.frame.equals(made.frame), `chunk ${i}`).toBe(true);
+        // The chunk's memory comes back, as it was.
+        expect(threaded[i]!.spent.equals(j.data), `chunk ${i}`).toBe(true);
+      }
+      // Built in lent memory full of an earlier frame's bytes: the same frames, nothing of the old bytes in them.
+      const room = frameRoom(CHUNK, jobs[0]!);
+      const lent = await Promise.all(jobs.map((j) => pool.seal({ ...j, data: Buffer.from(j.data) }, Buffer.allocUnsafeSlow(room).fill(0xaa))));
+      for (const [i, j] of jobs.entries()) {
+        expect(lent[i]!.frame.equals(threaded[i]!.frame), `chunk ${i}`).toBe(true);
+        expect(lent[i]!.frame.buffer.byteLength, `chunk ${i}`).toBe(room);
+      }
+      const into = Buffer.allocUnsafeSlow(room).fill(0xaa);
+      const here = await inProcess.seal(jobs[5]!, into);
+      expect(here.frame.buffer).toBe(into.buffer);
+      expect(here.frame.equals(threaded[5]!.frame)).toBe(true);
     } finally {
       await pool.close();
       await inProcess.close();
