@@ -281,6 +281,8 @@ async function main() {
         }
         for (const op of t.ops) {
           spawnSync('sync'); // untimed: write back what earlier runs left dirty, so it does not land in this one
+          // Untimed: the page cache can be reclaimed within minutes (PERFORMANCE.md), so every backup starts warm, not only the round's first.
+          if (op === 'backup') warm(c);
           const log = join(logs, `${name}-${op}`.replace(/:/g, '-'));
           const m = await measure(t.command(op, d), log, o.timeout);
           if (aborted) break; // ended by Ctrl-C: not a result
