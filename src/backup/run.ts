@@ -25,7 +25,6 @@ import { rechunk } from '../stream/rechunk.js';
 import type { Target } from '../targets/target.js';
 import { CatalogWriter } from './catalog-writer.js';
 import { chunkWork } from '../parallel/pool.js';
-import { FileWriters } from '../restore/file-writers.js';
 import { padStep } from '../format/padding.js';
 import type { CompressionChoice } from './compress.js';
 import { ChunkSealer } from './encrypt.js';
@@ -129,8 +128,6 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
   // Frames the target has written are lent back to the workers to build later frames in (stream/buffer-pool.ts).
   const frames = new BufferPool(frameRoom(o.chunkSize, sealing), POOLED);
   const pieces = new BufferPool(PIECE_BYTES, POOLED);
-  // The pool's threads also hash the volumes (file lanes, hash-only): SHA-256 of every stored byte is a core's worth of work.
-  const hashLanes = new FileWriters(work);
   const volumes = new VolumeWriter({
     target: o.target,
     setName: set,
@@ -143,7 +140,6 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
     // Twice the workers in flight keeps every worker busy while the main thread writes.
     inFlight: Math.max(2, work.parallelism * 2),
     onBytes: (n) => o.progress.add(n),
-    hashLanes,
     released: (b) => frames.give(b),
   });
   const catalog = await CatalogWriter.create(new ChunkSealer(nodeAead, dataKey, setId), o.chunkSize, o.compression, o.pad);
@@ -199,7 +195,6 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
     throw err;
   } finally {
     o.progress.done();
-    await hashLanes.close();
     await work.close();
     await catalog.dispose();
   }

@@ -21,8 +21,8 @@
  * end chunks included, is claimed from one ChunkSealer, which refuses a pair
  * twice. The set's last volume ends with an end-of-set chunk.
  */
-import { laneHash, localHash } from '../restore/file-writers.js';
-import type { FileWriters, RunningHash } from '../restore/file-writers.js';
+import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { hmacSha256 } from '../crypto/kdf.js';
 import { ChunkFlag, Codec, END_FRAME_BYTES, maxFrameBytes } from '../format/chunk.js';
 import { volumeName } from '../format/manifest.js';
@@ -47,8 +47,6 @@ export interface VolumeWriterOptions {
   /** Data chunks being sealed at once (default 1); more keep workers busy while frames are written. */
   inFlight?: number;
   onBytes?: (n: number) => void;
-  /** Where volumes are hashed: on the pool's lanes, off this thread; without, here. */
-  hashLanes?: FileWriters;
   /** Told of each buffer (header, frame) once the target is done with it, so a frame's memory can be reused. */
   released?: (bytes: Uint8Array) => void;
 }
@@ -62,7 +60,7 @@ const QUEUED_BYTES = 4 * 1024 * 1024;
 interface OpenVolume {
   record: VolumeRecord;
   queue: ByteQueue;
-  hash: RunningHash;
+  hash: Hash;
   put: Promise<{ size: number }>;
 }
 
@@ -147,7 +145,8 @@ export class VolumeWriter {
     const queue = new ByteQueue(QUEUED_BYTES, this.o.released);
     const put = this.o.target.put(`${this.o.setName}/${record.name}`, queue);
     put.catch(() => {}); // awaited in emit/close
-    const v: OpenVolume = { record, queue, hash: this.o.hashLanes ? laneHash(this.o.hashLanes, record.name) : localHash(), put };
+    // Hashed here, as written: handing each frame to a worker's lane to hash cost a copy and a message per frame, more CPU and memory than the hash (PERFORMANCE.md).
+    const v: OpenVolume = { record, queue, hash: createHash('sha256'), put };
     this.current = v;
     const body = encodeVolumeHeader({ setId: this.o.setId, volumeIndex: index, firstChunk: record.firstChunk, chunkSize: this.o.chunkSize, stanzas: this.o.stanzas });
     this.account(v, Buffer.concat([body, hmacSha256(this.o.headerMacKey, body)]));
@@ -161,7 +160,7 @@ export class VolumeWriter {
     v.queue.end();
     const { size } = await v.put;
     if (size !== v.record.size) throw new Error(`target stored ${size} bytes of ${v.record.name}, expected ${v.record.size}`);
-    v.record.sha256 = await v.hash.digest();
+    v.record.sha256 = v.hash.digest('hex');
     this.volumes.push(v.record);
   }
 
@@ -175,7 +174,6 @@ export class VolumeWriter {
 
   private async emit(v: OpenVolume, bytes: Buffer): Promise<void> {
     const room = this.account(v, bytes);
-    await this.o.hashLanes?.room();
     if (!room) {
       // A put that fails stops reading: wait for room or for its failure, whichever comes first.
       await Promise.race([v.queue.room(), v.put.then(() => { throw new Error(`target closed ${v.record.name} early`); })]);

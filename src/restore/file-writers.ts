@@ -13,9 +13,8 @@
  * at once. Once started, the lanes keep the process alive until close(),
  * which the caller must reach (a finally block) before closing the pool.
  */
-import { createHash } from 'node:crypto';
 import type { ChunkWork, FileLane } from '../parallel/pool.js';
-import { FileJobs, NO_META } from './file-jobs.js';
+import { FileJobs } from './file-jobs.js';
 import type { Expected, FileMeta, FileOp, FileOutcome } from './file-jobs.js';
 import type { WriterReply } from './file-batch.js';
 
@@ -269,29 +268,4 @@ export class FileWriters {
     this.waiting = [];
     for (const w of waiting) w();
   }
-}
-
-/** A running SHA-256 whose bytes are hashed on a file lane (hash-only), off the calling thread. */
-export interface RunningHash {
-  update(bytes: Buffer): void;
-  /** The hex digest of everything given; the hash takes no more bytes after. */
-  digest(): Promise<string>;
-}
-
-export function laneHash(lanes: FileWriters, name: string): RunningHash {
-  const id = lanes.begin(null);
-  return {
-    update: (bytes) => lanes.data(id, bytes),
-    digest: async () => {
-      const o = await lanes.end(id, name, NO_META, null);
-      if (o.status !== 'written') throw new Error(`hashing ${name} failed: ${o.status}`);
-      return o.sha256;
-    },
-  };
-}
-
-/** The same, on this thread. */
-export function localHash(): RunningHash {
-  const hash = createHash('sha256');
-  return { update: (bytes) => hash.update(bytes), digest: async () => hash.digest('hex') };
 }
