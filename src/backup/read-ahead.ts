@@ -81,7 +81,7 @@ class Slot {
  * are still in the window is held back and replayed when the consumer gets
  * there, so warnings stay in archive order.
  */
-export async function* readAhead(entries: AsyncIterable<WalkEntry>, warnings: Warnings, reader: SourceReader = inProcessReader, limits: ReadAheadLimits = READ_AHEAD): AsyncGenerator<ReadAheadItem> {
+export async function* readAhead(entries: AsyncIterable<WalkEntry>, warnings: Warnings, reader: Pick<SourceReader, 'read'> = inProcessReader, limits: ReadAheadLimits = READ_AHEAD): AsyncGenerator<ReadAheadItem> {
   const it = entries[Symbol.asyncIterator]();
   const window: Slot[] = [];
   const ring = new Ring(limits.bytes);
@@ -152,7 +152,7 @@ export async function* readAhead(entries: AsyncIterable<WalkEntry>, warnings: Wa
 
 const NONE: RunWarning[] = [];
 
-function readBatch(reader: SourceReader, batch: Slot[], ring: Ring): void {
+function readBatch(reader: Pick<SourceReader, 'read'>, batch: Slot[], ring: Ring): void {
   const sizes = batch.map((s) => s.entry.stat.size);
   reader.read(batch.map((s) => s.entry.absPath), sizes, batch.map((s) => s.at!), ring.memory).then(
     (files) => {

@@ -36,7 +36,7 @@ export interface WalkOptions {
   excludes: string[];
   warnings: Warnings;
   /** Where lstat runs; in-process unless given. */
-  reader?: SourceReader;
+  reader?: Pick<SourceReader, 'lstat'>;
 }
 
 export async function checkSources(sources: string[]): Promise<string[]> {
@@ -142,7 +142,7 @@ class Listing {
 
   constructor(
     private readonly paths: string[],
-    private readonly reader: SourceReader,
+    private readonly reader: Pick<SourceReader, 'lstat'>,
   ) {
     this.stats = new Array(paths.length);
     this.askAhead();

@@ -8,7 +8,7 @@ import type { Stats } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { readAhead } from '../../src/backup/read-ahead.js';
 import type { ReadAheadLimits } from '../../src/backup/read-ahead.js';
-import type { FileRead, StatResult } from '../../src/backup/source-jobs.js';
+import type { FileRead } from '../../src/backup/source-jobs.js';
 import type { SourceReader } from '../../src/backup/source-readers.js';
 import type { WalkEntry } from '../../src/backup/walk.js';
 import type { Warnings } from '../../src/report.js';
@@ -30,15 +30,11 @@ function content(path: string, size: number): Buffer {
  * after a delay), newest first, and checks that no batch writes ring space
  * the consumer still holds.
  */
-class FakeReader implements SourceReader {
+class FakeReader implements Pick<SourceReader, 'read'> {
   batches: string[][] = [];
   /** Ring spaces handed to batches and not yet seen passed by the consumer, by path. */
   readonly inUse = new Map<string, [number, number]>();
   private parked: (() => void)[] = [];
-
-  lstat(): Promise<StatResult[]> {
-    throw new Error('not used');
-  }
 
   read(paths: string[], sizes: number[], offsets: number[], into: SharedArrayBuffer): Promise<FileRead[]> {
     this.batches.push(paths);
@@ -64,18 +60,6 @@ class FakeReader implements SourceReader {
         if (i >= 0) this.parked.splice(i, 1)[0]!();
       }, 2);
     });
-  }
-
-  open(): never {
-    throw new Error('not used');
-  }
-
-  part(): never {
-    throw new Error('not used');
-  }
-
-  close(): never {
-    throw new Error('not used');
   }
 
   passed(path: string): void {
@@ -176,12 +160,7 @@ describe('read-ahead', () => {
   test('a failed batch fails the stream at its first file, after the entries before it', async () => {
     const entries = Array.from({ length: 40 }, (_, i) => entry(`f${i}`, 'file', 10));
     let calls = 0;
-    const notUsed = () => Promise.reject(new Error('not used'));
-    const reader: SourceReader = {
-      lstat: notUsed,
-      open: notUsed,
-      part: notUsed,
-      close: notUsed,
+    const reader: Pick<SourceReader, 'read'> = {
       read: (_paths, sizes) => (++calls === 2 ? Promise.reject(new Error('source thread exited')) : Promise.resolve(sizes.map((length) => ({ length, sha256: '' })))),
     };
     const out: string[] = [];

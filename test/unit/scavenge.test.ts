@@ -9,7 +9,7 @@ test('the collector is reachable, and every n-th call runs a minor collection', 
   expect(canScavenge).toBe(true);
   const kinds: number[] = [];
   const observer = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) kinds.push((e.detail as { kind: number }).kind);
+    for (const e of list.getEntries()) kinds.push((e as unknown as { detail: { kind: number } }).detail.kind);
   });
   observer.observe({ entryTypes: ['gc'] });
   try {
