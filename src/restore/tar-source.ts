@@ -25,8 +25,8 @@ export async function plainOf(s: OpenedSet, work: ChunkWork, volume: string, c: 
   throw new IntegrityError('chunk-corrupt', `${volume}: chunk ${c.chunkIndex} does not decompress`, { where: { set: s.set, volume, chunk: c.chunkIndex } });
 }
 
-/** Tar bytes of the given ranges (sorted, disjoint), using the manifest's volume list; `files` hashes the volumes. */
-export async function* tarBytes(s: OpenedSet, ranges: TarRange[], work: ChunkWork, files: FileWriters): AsyncGenerator<Buffer> {
+/** Tar bytes of the given ranges (sorted, disjoint), using the manifest's volume list; `files` hashes the volumes (on this thread without). */
+export async function* tarBytes(s: OpenedSet, ranges: TarRange[], work: ChunkWork, files?: FileWriters): AsyncGenerator<Buffer> {
   const m = manifestOf(s);
   const size = m.chunkSize;
   let ri = 0; // first range not yet fully produced

@@ -1,7 +1,8 @@
-// Fuzz target: whole manifests, read the way restore, verify and ls read
-// them: readManifest, checkSignature (with no --trust, the right signer, or
-// another), openSet, readCatalog to the end, then verifyContents (the tar
-// stream against the catalog). Two kinds of input:
+// Fuzz target: whole manifests, read the way verify, restore, ls and impact
+// read them: keyless verify (verifyStored), then readManifest, checkSignature
+// (with no --trust, the right signer, or another), openSet, readCatalog to
+// the end, impactOf, and verifyContents (the tar stream against the
+// catalog). Two kinds of input:
 //
 //   bytes    the stored manifest mutated like a volume (lib/mutate.ts), at
 //            prefix fields, JSON punctuation, MAC, flag, signature, catalog
@@ -25,6 +26,7 @@ import { nodeAead } from '../../src/crypto/aead.js';
 import { hmacSha256, manifestMacKey } from '../../src/crypto/kdf.js';
 import { signManifest } from '../../src/crypto/keys.js';
 import { IntegrityError, KeyError } from '../../src/errors.js';
+import type { CofferError } from '../../src/errors.js';
 import { u16, u32 } from '../../src/format/bytes.js';
 import { encodeCatalogEntry } from '../../src/format/catalog.js';
 import { ChunkFlag } from '../../src/format/chunk.js';
@@ -36,7 +38,9 @@ import { noProgress } from '../../src/progress.js';
 import { readCatalog } from '../../src/restore/catalog-reader.js';
 import { verifyContents } from '../../src/restore/run.js';
 import { checkSignature, readManifest } from '../../src/set/manifest-io.js';
-import { openSet } from '../../src/set/open-set.js';
+import { impactOf } from '../../src/set/impact.js';
+import { manifestOf, openSet } from '../../src/set/open-set.js';
+import { verifyStored } from '../../src/restore/verify.js';
 import { defineFuzzTarget, fromJson, toJson, typedOutcome } from './lib/harness.js';
 import { applyEdits, editsArb } from './lib/mutate.js';
 import type { Edit } from './lib/mutate.js';
@@ -182,16 +186,28 @@ async function prepare(c: ManifestCase): Promise<Prepared> {
 
 async function run({ c, f, target, changed }: Prepared): Promise<string> {
   const trust = c.trust === 'signer' ? identity.public.ed25519 : c.trust === 'other' ? otherIdentity.public.ed25519 : undefined;
+  const allowed = (e: CofferError) => e instanceof IntegrityError || (e instanceof KeyError && trust !== undefined && (e.code === 'untrusted-signer' || e.code === 'manifest-unsigned'));
+  const expectedFailure = (outcome: string) => c.trust === 'other' && outcome === 'KeyError:untrusted-signer';
+  // Keyless verify first, on its own: it stops at the first damaged part, which must not hide the keyed path.
+  let keyless = 'ok';
+  try {
+    await verifyStored(target, f.set, trust, silentLogger, noProgress);
+  } catch (err) {
+    keyless = typedOutcome(err, allowed);
+    if (!changed && !expectedFailure(keyless)) throw new Error(`keyless verify of an unchanged manifest failed: ${keyless}`, { cause: err });
+  }
   try {
     checkSignature(await readManifest(target, f.set), trust);
     const s = await openSet(target, f.set, keys, trust);
     for await (const _ of readCatalog(s)) void _;
+    await impactOf(s, [1, manifestOf(s).volumes.length]);
     await verifyContents(s, silentLogger, noProgress, 0);
   } catch (err) {
-    const outcome = typedOutcome(err, (e) => e instanceof IntegrityError || (e instanceof KeyError && trust !== undefined && (e.code === 'untrusted-signer' || e.code === 'manifest-unsigned')));
-    if (!changed && !(c.trust === 'other' && outcome === 'KeyError:untrusted-signer')) throw new Error(`an unchanged manifest failed: ${outcome}`, { cause: err });
+    const outcome = typedOutcome(err, allowed);
+    if (!changed && !expectedFailure(outcome)) throw new Error(`an unchanged manifest failed: ${outcome}`, { cause: err });
     return `${c.kind}: ${outcome}`;
   }
+  if (keyless !== 'ok') throw new Error(`keyless verify refused (${keyless}) what the keyed reading accepted`);
   // Who really signed it: the fixture's identity, or whom the insider chose.
   const signedBy = c.kind === 'bytes' || c.insider.signer === 'same' ? identity : c.insider.signer === 'other' ? otherIdentity : undefined;
   if (trust && !signedBy?.public.ed25519.equals(trust)) throw new Error('with --trust, a manifest not signed by the trusted key was accepted');

@@ -20,5 +20,6 @@ const args = process.argv.slice(2);
 const files = args.filter((a) => !a.startsWith('-')).map((f) => `test/fuzz/${f}`);
 const flags = args.filter((a) => a.startsWith('-'));
 const r = spawnSync(process.execPath, [vitest, 'run', ...(files.length ? files : ['test/fuzz']), ...flags], { env, stdio: 'inherit' });
-process.stdout.write(`coffer fuzz: seed ${env.COFFER_FUZZ_SEED}: ${r.status === 0 ? 'no failures' : 'FAILED'}\n`);
+const how = r.status === 0 ? 'no failures' : r.signal ? `FAILED (vitest killed by ${r.signal})` : 'FAILED';
+process.stdout.write(`coffer fuzz: seed ${env.COFFER_FUZZ_SEED}: ${how}\n`);
 process.exitCode = r.status ?? 1;

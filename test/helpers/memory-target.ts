@@ -28,7 +28,8 @@ export class MemoryTarget implements Target {
     const all = this.objects.get(name);
     if (!all) throw new TargetError('not-found', `${name} not found`);
     const b = all.subarray(range?.start ?? 0, range?.end ?? all.length);
-    const step = this.slice > 0 ? this.slice : Math.max(b.length, 1);
+    // At most about 20,000 pieces: 7-byte pieces of a 12 MB catalog would measure V8's garbage, not the reader.
+    const step = this.slice > 0 ? Math.max(this.slice, Math.ceil(b.length / 20_000)) : Math.max(b.length, 1);
     // Lazily: a reader that stops early (or reads a byte at a time) must not pay for the whole object here.
     return Readable.from((function* () {
       for (let at = 0; at < b.length; at += step) yield b.subarray(at, at + step);
