@@ -25,6 +25,7 @@ import { rechunk } from '../stream/rechunk.js';
 import type { Target } from '../targets/target.js';
 import { CatalogWriter } from './catalog-writer.js';
 import { chunkWork } from '../parallel/pool.js';
+import { isWhole } from '../parallel/chunk-jobs.js';
 import { padStep } from '../format/padding.js';
 import type { CompressionChoice } from './compress.js';
 import { ChunkSealer } from './encrypt.js';
@@ -158,7 +159,7 @@ export async function writeSet(o: SetWriterOptions, content: SetContent): Promis
       await volumes.add(async (params) => {
         const { frame, spent } = await work.seal({ ...params, ...sealing, data }, frames.take());
         // Only a whole buffer: a view of part of one (a chunk smaller than the tar's pieces) shares it with the rest.
-        if (spent.byteLength === spent.buffer.byteLength) pieces.give(spent);
+        if (isWhole(spent)) pieces.give(spent);
         return frame;
       });
     }

@@ -49,9 +49,14 @@ export function asBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
+/** Whether `b` is all of an ArrayBuffer (not part of one, not shared memory): transferring or reusing it detaches or overwrites nothing else. */
+export function isWhole(b: Uint8Array): boolean {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer;
+}
+
 /** A view that owns its whole ArrayBuffer, so the buffer can be transferred without detaching anything else. */
 export function owned(b: Uint8Array): Uint8Array {
-  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.byteLength > 4096) return b;
+  if (isWhole(b) && b.byteLength > 4096) return b;
   const copy = new Uint8Array(b.byteLength);
   copy.set(b);
   return copy;

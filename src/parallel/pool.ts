@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { asBuffer, owned, runChunkJob } from './chunk-jobs.js';
+import { asBuffer, isWhole, owned, runChunkJob } from './chunk-jobs.js';
 import type { ChunkJob, ChunkResult, DecodeFailure, SealJob } from './chunk-jobs.js';
 import type { DataFrameParams } from '../restore/decrypt.js';
 import type { ChunkToSeal } from '../backup/seal-chunk.js';
@@ -150,7 +150,7 @@ class WorkerPool implements ChunkWork {
     // Copies of key, nonce and AAD that own their memory: a view into Node's shared pool would clone the whole pool.
     const own = (b: Uint8Array) => new Uint8Array(b);
     const job: SealJob = { op: 'seal', ...chunk, key: own(chunk.key), nonce: own(chunk.nonce), aad: own(chunk.aad), data: owned(chunk.data) };
-    if (into && into.byteOffset === 0 && into.byteLength === into.buffer.byteLength && into.buffer instanceof ArrayBuffer) job.into = into;
+    if (into && isWhole(into)) job.into = into;
     return this.submit(job).then(toSealed);
   }
 
