@@ -21,6 +21,12 @@ export interface Aead {
   sealInPlace(key: Uint8Array, nonce: Uint8Array, data: Uint8Array, aad: Uint8Array): Buffer;
   /** Returns the plaintext, or undefined when authentication fails. */
   open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer | undefined;
+  /**
+   * Decrypts `sealed` where it lies and returns the plaintext, a view of its
+   * start; undefined when authentication fails, and then `sealed` holds
+   * neither ciphertext nor plaintext and must not be used.
+   */
+  openInPlace(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined;
 }
 
 export const nodeAead: Aead = {
@@ -35,10 +41,8 @@ export const nodeAead: Aead = {
   sealInPlace(key, nonce, data, aad) {
     const cipher = createCipheriv('aes-256-gcm', key, nonce);
     cipher.setAAD(aad);
-    // node:crypto always returns the ciphertext in a new buffer: copied back, the frame stays one buffer.
-    const head = cipher.update(data);
-    data.set(head);
-    data.set(cipher.final(), head.length);
+    inSlices(data, (slice) => cipher.update(slice));
+    data.set(cipher.final(), data.length);
     return cipher.getAuthTag();
   },
   open(key, nonce, sealed, aad) {
@@ -54,7 +58,38 @@ export const nodeAead: Aead = {
       return undefined;
     }
   },
+  openInPlace(key, nonce, sealed, aad) {
+    if (sealed.length < 16) return undefined;
+    const decipher = createDecipheriv('aes-256-gcm', key, nonce);
+    decipher.setAAD(aad);
+    decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+    const body = sealed.subarray(0, sealed.length - 16);
+    inSlices(body, (slice) => decipher.update(slice));
+    try {
+      decipher.final();
+      return body;
+    } catch {
+      return undefined;
+    }
+  },
 };
+
+/**
+ * node:crypto returns each update's output in a new, zero-filled buffer.
+ * Fed a whole 1 MiB chunk, that is a fresh mapping per chunk on a worker
+ * thread: measured, three quarters of a backup's page faults. Slices this
+ * small come from malloc's reused memory and stay in cache while copied
+ * back.
+ */
+const SLICE_BYTES = 64 * 1024;
+
+/** Replaces `data`, slice by slice, with what `transform` returns for each slice (of the same length). */
+function inSlices(data: Uint8Array, transform: (slice: Uint8Array) => Buffer): void {
+  for (let at = 0; at < data.length; at += SLICE_BYTES) {
+    const out = transform(data.subarray(at, at + SLICE_BYTES));
+    data.set(out, at);
+  }
+}
 
 export const nobleAead: Aead = {
   name: '@noble/ciphers gcm',
@@ -72,5 +107,11 @@ export const nobleAead: Aead = {
     } catch {
       return undefined;
     }
+  },
+  openInPlace(key, nonce, sealed, aad) {
+    const plain = this.open(key, nonce, sealed, aad);
+    if (!plain) return undefined;
+    sealed.set(plain);
+    return sealed.subarray(0, plain.length);
   },
 };

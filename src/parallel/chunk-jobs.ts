@@ -39,9 +39,10 @@ export function runChunkJob(job: ChunkJob): ChunkResult {
 }
 
 function decodeFrame(job: DecodeJob): ChunkResult {
-  const opened = nodeAead.open(job.key, job.nonce, job.data, job.aad);
+  // The job's frame is this call's own (transferred, or read for it alone).
+  const opened = nodeAead.openInPlace(job.key, job.nonce, job.data, job.aad);
   if (!opened || opened.length < 1) return { failed: 'authentication' };
-  const plain = payloadPlaintext(opened[0]!, opened.subarray(1), job.chunkSize);
+  const plain = payloadPlaintext(opened[0]!, asBuffer(opened).subarray(1), job.chunkSize);
   return plain ? { plain } : { failed: 'payload' };
 }
 
