@@ -58,10 +58,12 @@ export function compressChunkInto(data: Buffer, choice: CompressionChoice, dst: 
 /**
  * Returns undefined for an unknown codec, output beyond `maxLength` (a
  * decompression bomb), or bytes that are not exactly one whole stream.
+ * zstd output goes into `into` when it has room; stored data is returned
+ * as the view it is.
  */
-export function decompressChunk(codec: number, bytes: Buffer, maxLength: number): Buffer | undefined {
+export function decompressChunk(codec: number, bytes: Buffer, maxLength: number, into?: Buffer): Buffer | undefined {
   if (codec === Codec.none) return bytes.length <= maxLength ? bytes : undefined;
-  if (codec === Codec.zstd) return zstdDecompress(bytes, maxLength);
+  if (codec === Codec.zstd) return zstdDecompress(bytes, maxLength, into);
   if (codec !== Codec.deflate) return undefined;
   try {
     // The default finish flush fails a stream cut short; `info` tells how much input the stream used.

@@ -85,12 +85,12 @@ export function zstdContentSize(frame: Uint8Array): number | undefined {
   }
 }
 
-/** One whole frame, at most maxLength bytes out; undefined for anything else. */
-export function zstdDecompress(bytes: Uint8Array, maxLength: number): Buffer | undefined {
+/** One whole frame, at most maxLength bytes out, in `into` when it has room; undefined for anything else. */
+export function zstdDecompress(bytes: Uint8Array, maxLength: number, into?: Buffer): Buffer | undefined {
   if (!native) return zstdDecompressPortable(bytes, maxLength);
   const size = zstdContentSize(bytes);
   if (size === undefined || size > maxLength) return undefined;
-  const out = Buffer.allocUnsafe(size);
+  const out = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   try {
     if (native.frameBytes(bytes) !== bytes.length) return undefined;
     return native.decompressInto(out, bytes) === size ? out : undefined;

@@ -1,7 +1,7 @@
 /** Worker thread entry: runs chunk jobs posted by parallel/pool.ts, and file batches from restore/file-writers.ts. */
 import { parentPort } from 'node:worker_threads';
-import { owned, runChunkJob } from './chunk-jobs.js';
-import type { ChunkJob } from './chunk-jobs.js';
+import { inJobMemory, owned, runChunkJob } from './chunk-jobs.js';
+import type { ChunkJob, DecodeJob } from './chunk-jobs.js';
 import { FileJobs } from '../restore/file-jobs.js';
 import { runFileBatch } from '../restore/file-batch.js';
 import type { FileBatch } from '../restore/file-batch.js';
@@ -27,8 +27,11 @@ port.on('message', (msg: { id: number; job: ChunkJob } | { files: FileBatch }) =
       return;
     }
     if ('plain' in r) {
-      const plain = owned(r.plain);
-      port.postMessage({ id: msg.id, result: { plain } }, [plain.buffer as ArrayBuffer]);
+      const job = msg.job as DecodeJob;
+      const plain = inJobMemory(job, r.plain) ? r.plain : owned(r.plain);
+      const transfer = [plain.buffer as ArrayBuffer];
+      if (r.spare) transfer.push(r.spare.buffer as ArrayBuffer);
+      port.postMessage({ id: msg.id, result: r.spare ? { plain, spare: r.spare } : { plain } }, transfer);
     } else {
       port.postMessage({ id: msg.id, result: r });
     }

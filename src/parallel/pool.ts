@@ -13,15 +13,21 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { asBuffer, isWhole, owned, runChunkJob } from './chunk-jobs.js';
-import type { ChunkJob, ChunkResult, DecodeFailure, SealJob } from './chunk-jobs.js';
+import type { ChunkJob, ChunkResult, DecodeFailure, DecodeJob, SealJob } from './chunk-jobs.js';
 import type { DataFrameParams } from '../restore/decrypt.js';
 import type { ChunkToSeal } from '../backup/seal-chunk.js';
 
 export interface ChunkWork {
   /** How many jobs can usefully run at once. */
   readonly parallelism: number;
-  /** Authenticates and decrypts a sealed data frame, then unpads and decompresses its payload. */
-  decode(frame: DataFrameParams, sealed: Buffer, chunkSize: number): Promise<Decoded>;
+  /**
+   * Authenticates and decrypts a sealed data frame, then unpads and
+   * decompresses its payload. With `into`, all the memory under `sealed` and
+   * `into` is handed over (a worker's, until it answers) and comes back, as
+   * the plaintext and as `spare`; without, `sealed` is copied unless it is
+   * all of its memory.
+   */
+  decode(frame: DataFrameParams, sealed: Buffer, chunkSize: number, into?: Buffer): Promise<Decoded>;
   /**
    * The workers as lanes for file batches (restore/file-writers.ts), which
    * then keep the process alive until released; none when in-process.
@@ -41,7 +47,7 @@ export interface FileLane {
   post(message: unknown, transfer: ArrayBuffer[]): void;
 }
 
-export type Decoded = { plain: Buffer } | { failed: DecodeFailure };
+export type Decoded = { plain: Buffer; spare?: Buffer } | { failed: DecodeFailure };
 
 export interface Sealed {
   frame: Buffer;
@@ -65,14 +71,15 @@ function inProcess(): ChunkWork {
     parallelism: 1,
     fileLanes: () => [],
     releaseFileLanes: () => {},
-    decode: async (frame, sealed, chunkSize) => toDecoded(runChunkJob({ op: 'decode', ...frame, data: sealed, chunkSize })),
+    // Decoding decrypts in place: without `into`, in a copy, as the frame may be a view of the source's memory.
+    decode: async (frame, sealed, chunkSize, into) => toDecoded(runChunkJob(into ? { op: 'decode', ...frame, data: sealed, chunkSize, into } : { op: 'decode', ...frame, data: Buffer.from(sealed), chunkSize })),
     seal: async (chunk, into) => toSealed(runChunkJob(into ? { op: 'seal', ...chunk, into } : { op: 'seal', ...chunk })),
     close: async () => {},
   };
 }
 
 function toDecoded(r: ChunkResult): Decoded {
-  if ('plain' in r) return { plain: asBuffer(r.plain) };
+  if ('plain' in r) return r.spare ? { plain: asBuffer(r.plain), spare: asBuffer(r.spare) } : { plain: asBuffer(r.plain) };
   if ('failed' in r) return r;
   throw new Error('worker answered a decode job with something else');
 }
@@ -125,10 +132,13 @@ class WorkerPool implements ChunkWork {
     }
   }
 
-  decode(frame: DataFrameParams, sealed: Buffer, chunkSize: number): Promise<Decoded> {
+  decode(frame: DataFrameParams, sealed: Buffer, chunkSize: number, into?: Buffer): Promise<Decoded> {
     // Copies of key, nonce and AAD that own their memory: a view into Node's shared pool would clone the whole pool.
     const own = (b: Buffer) => new Uint8Array(b);
-    return this.submit({ op: 'decode', key: own(frame.key), nonce: own(frame.nonce), aad: own(frame.aad), data: owned(sealed), chunkSize }).then(toDecoded);
+    const lent = into !== undefined && isWhole(into);
+    const job: DecodeJob = { op: 'decode', key: own(frame.key), nonce: own(frame.nonce), aad: own(frame.aad), data: lent ? sealed : owned(sealed), chunkSize };
+    if (lent) job.into = into;
+    return this.submit(job).then(toDecoded);
   }
 
   fileLanes(onReply: (reply: unknown) => void, onFailure: (err: Error) => void): FileLane[] {
@@ -184,7 +194,7 @@ class WorkerPool implements ChunkWork {
       const msg = this.queue.shift()!;
       w.ref();
       const transfer = [msg.job.data.buffer as ArrayBuffer];
-      if (msg.job.op === 'seal' && msg.job.into) transfer.push(msg.job.into.buffer as ArrayBuffer);
+      if (msg.job.into) transfer.push(msg.job.into.buffer as ArrayBuffer);
       w.postMessage(msg, transfer);
     }
   }

@@ -6,7 +6,7 @@
 import { decompressChunk } from '../backup/compress.js';
 import { unpadPayload } from '../format/padding.js';
 
-export function payloadPlaintext(codec: number, data: Buffer, chunkSize: number): Buffer | undefined {
+export function payloadPlaintext(codec: number, data: Buffer, chunkSize: number, into?: Buffer): Buffer | undefined {
   const inner = unpadPayload({ codec, bytes: data }, chunkSize);
-  return inner && decompressChunk(inner.codec, inner.bytes, chunkSize);
+  return inner && decompressChunk(inner.codec, inner.bytes, chunkSize, into);
 }

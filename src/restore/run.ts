@@ -17,8 +17,10 @@ import { FsWriter } from './fs-writer.js';
 import type { Refusal } from './fs-writer.js';
 import { includeFilter, RangeBuilder } from './plan.js';
 import type { TarRange } from './plan.js';
-import { tarBytes, tarBytesFromVolumes } from './tar-source.js';
+import { decodeWindow, tarBytes, tarBytesFromVolumes } from './tar-source.js';
 import { chunkWork } from '../parallel/pool.js';
+import type { ChunkWork } from '../parallel/pool.js';
+import { ChunkMemory } from './chunk-memory.js';
 import { FileWriters } from './file-writers.js';
 import { NO_META } from './file-jobs.js';
 import { untar } from './untar.js';
@@ -59,6 +61,11 @@ async function planRanges(s: OpenedSet, include: string[]): Promise<TarRange[]> 
   return b.ranges;
 }
 
+/** Chunk memory for a set read through its manifest: enough for every chunk in flight, and those the tar reader holds. */
+function chunkMemory(s: OpenedSet, work: ChunkWork): ChunkMemory | undefined {
+  return s.manifest ? new ChunkMemory(manifestOf(s).chunkSize, 2 * decodeWindow(work) + 4) : undefined;
+}
+
 function counted(source: AsyncIterable<Buffer>, progress: Progress): AsyncGenerator<Buffer> {
   return (async function* () {
     for await (const b of source) {
@@ -85,6 +92,7 @@ export async function runRestore(s: OpenedSet, o: RestoreOptions): Promise<Resto
   const work = chunkWork(o.workers);
   const writers = new FileWriters(work);
   const writer = new FsWriter(root, warnings, log, writers);
+  const memory = chunkMemory(s, work);
   log.info({ event: 'restore-started', to: root, include: o.include, volumesOnly: !s.manifest }, 'restore started');
   let entries = 0;
   let source: AsyncIterable<Buffer>;
@@ -93,7 +101,7 @@ export async function runRestore(s: OpenedSet, o: RestoreOptions): Promise<Resto
   if (s.manifest) {
     const ranges = await planRanges(s, o.include);
     total = ranges.reduce((n, r) => n + r.end - r.start, 0);
-    source = tarBytes(s, ranges, work, writers);
+    source = tarBytes(s, ranges, work, writers, memory);
     expected = selected(s, includeFilter(o.include));
   } else {
     if (o.include.length) throw new UsageError('include-needs-manifest', '--include needs the manifest; with --volumes-only everything is restored');
@@ -101,7 +109,7 @@ export async function runRestore(s: OpenedSet, o: RestoreOptions): Promise<Resto
   }
   o.progress.start('restore', total);
   try {
-    for await (const e of untar(counted(source, o.progress), expected)) {
+    for await (const e of untar(counted(source, o.progress), expected, (b) => memory?.released(b))) {
       entries++;
       await writer.write(e);
     }
@@ -133,6 +141,7 @@ export async function verifyContents(s: OpenedSet, log: Logger, progress: Progre
   const m = manifestOf(s);
   const work = chunkWork(workers);
   const hashers = new FileWriters(work);
+  const memory = chunkMemory(s, work)!;
   let entries = 0;
   let files = 0;
   let bytes = 0;
@@ -140,7 +149,8 @@ export async function verifyContents(s: OpenedSet, log: Logger, progress: Progre
   const mismatch = (path: string) => new IntegrityError('file-hash-mismatch', `${path}: archived content does not match the catalog's hash`, { where: { path } });
   progress.start('verify', m.tarBytes);
   try {
-    for await (const e of untar(counted(tarBytes(s, [{ start: 0, end: m.tarBytes }], work, hashers), progress), readCatalog(s))) {
+    const source = tarBytes(s, [{ start: 0, end: m.tarBytes }], work, hashers, memory);
+    for await (const e of untar(counted(source, progress), readCatalog(s), (b) => memory.released(b))) {
       if (failure) throw failure;
       entries++;
       const want = e.expected!;

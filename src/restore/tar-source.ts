@@ -13,20 +13,33 @@ import type { ChunkWork } from '../parallel/pool.js';
 import { orderedMap } from '../stream/ordered-map.js';
 import { chunkTampered, readVolumeChunks } from './volume-reader.js';
 import type { FileWriters } from './file-writers.js';
+import type { ChunkMemory } from './chunk-memory.js';
 import type { DataChunk, VolumeEnd } from './volume-reader.js';
 import { firstTarChunk } from './plan.js';
 import type { TarRange } from './plan.js';
 
-/** A data chunk's plaintext; fails as the volume reader would have, naming volume and chunk. */
-export async function plainOf(s: OpenedSet, work: ChunkWork, volume: string, c: DataChunk): Promise<Buffer> {
-  const r = await work.decode(s.keys.opener.dataFrame(c.volumeIndex, c.chunkIndex), c.sealed, c.chunkSize);
-  if ('plain' in r) return r.plain;
+/**
+ * A data chunk's plaintext; fails as the volume reader would have, naming
+ * volume and chunk. With `memory`, the chunk was read into it and is
+ * decompressed into it.
+ */
+export async function plainOf(s: OpenedSet, work: ChunkWork, volume: string, c: DataChunk, memory?: ChunkMemory): Promise<Buffer> {
+  const r = await work.decode(s.keys.opener.dataFrame(c.volumeIndex, c.chunkIndex), c.sealed, c.chunkSize, memory?.take());
+  if ('plain' in r) {
+    if (r.spare) memory!.give(r.spare);
+    return r.plain;
+  }
   if (r.failed === 'authentication') throw chunkTampered({ set: s.set, name: volume }, c.chunkIndex);
   throw new IntegrityError('chunk-corrupt', `${volume}: chunk ${c.chunkIndex} does not decompress`, { where: { set: s.set, volume, chunk: c.chunkIndex } });
 }
 
-/** Tar bytes of the given ranges (sorted, disjoint), using the manifest's volume list; `files` hashes the volumes (on this thread without). */
-export async function* tarBytes(s: OpenedSet, ranges: TarRange[], work: ChunkWork, files?: FileWriters): AsyncGenerator<Buffer> {
+/**
+ * Tar bytes of the given ranges (sorted, disjoint), using the manifest's
+ * volume list; `files` hashes the volumes (on this thread without). With
+ * `memory`, chunks move through its buffers, and each view yielded is lent
+ * until the reader releases it.
+ */
+export async function* tarBytes(s: OpenedSet, ranges: TarRange[], work: ChunkWork, files?: FileWriters, memory?: ChunkMemory): AsyncGenerator<Buffer> {
   const m = manifestOf(s);
   const size = m.chunkSize;
   let ri = 0; // first range not yet fully produced
@@ -40,9 +53,8 @@ export async function* tarBytes(s: OpenedSet, ranges: TarRange[], work: ChunkWor
     const first = firstTarChunk(v);
     if (ranges[ri]!.start >= (first + v.dataChunks) * size) continue;
     const exp = { set: s.set, setId: s.setId, name: v.name, index: v.index, firstChunk: v.firstChunk, sha256: v.sha256, size: v.size, last: v.index === m.volumes.length };
-    const chunks = readVolumeChunks(s.target, exp, s.keys, (g) => wantTar(g - (v.index - 1)), files);
-    const window = Math.max(2, work.parallelism * 2);
-    for await (const { c, plain } of orderedMap(chunks, window, async (c) => ({ c, plain: await plainOf(s, work, v.name, c) }))) {
+    const chunks = readVolumeChunks(s.target, exp, s.keys, (g) => wantTar(g - (v.index - 1)), files, memory);
+    for await (const { c, plain } of orderedMap(chunks, decodeWindow(work), async (c) => ({ c, plain: await plainOf(s, work, v.name, c, memory) }))) {
       const chunkStart = (c.chunkIndex - (v.index - 1)) * size;
       const expected = Math.min(size, m.tarBytes - chunkStart);
       if (plain.length !== expected) throw new IntegrityError('chunk-corrupt', `${v.name}: chunk ${c.chunkIndex} holds ${plain.length} bytes, expected ${expected}`, { where: { set: s.set, volume: v.name, chunk: c.chunkIndex } });
@@ -50,11 +62,16 @@ export async function* tarBytes(s: OpenedSet, ranges: TarRange[], work: ChunkWor
       for (let j = ri; j < ranges.length && ranges[j]!.start < chunkEnd; j++) {
         const from = Math.max(ranges[j]!.start, chunkStart) - chunkStart;
         const to = Math.min(ranges[j]!.end, chunkEnd) - chunkStart;
-        if (to > from) yield plain.subarray(from, to);
+        if (to > from) yield memory ? memory.lend(plain.subarray(from, to)) : plain.subarray(from, to);
       }
       while (ri < ranges.length && ranges[ri]!.end <= chunkEnd) ri++;
     }
   }
+}
+
+/** Chunks decoded at once: every worker busy while the main thread reads the next. */
+export function decodeWindow(work: ChunkWork): number {
+  return Math.max(2, work.parallelism * 2);
 }
 
 /** Every tar byte of a set, from its volumes alone (no manifest): volume 1, 2, ... until one ends the set. */

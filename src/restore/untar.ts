@@ -36,8 +36,13 @@ function malformed(what: string): IntegrityError {
   });
 }
 
-export async function* untar(bytes: AsyncIterable<Buffer>, catalog?: AsyncIterable<CatalogEntry>): AsyncGenerator<ArchiveEntry> {
-  const r = new ByteReader(bytes);
+/**
+ * `released` gets each buffer of `bytes` back once nothing read from it is
+ * in use: a piece of an entry's body is the consumer's only until it asks
+ * for the next piece or entry.
+ */
+export async function* untar(bytes: AsyncIterable<Buffer>, catalog?: AsyncIterable<CatalogEntry>, released?: (b: Buffer) => void): AsyncGenerator<ArchiveEntry> {
+  const r = new ByteReader(bytes, undefined, released);
   const expected = catalog?.[Symbol.asyncIterator]();
   const exactly = async (n: number): Promise<Buffer> => {
     const b = await r.read(n);

@@ -21,6 +21,7 @@ import type { Target } from '../targets/target.js';
 import type { ChunkOpener } from './decrypt.js';
 import { NO_META } from './file-jobs.js';
 import { FileWriters } from './file-writers.js';
+import type { ChunkMemory } from './chunk-memory.js';
 
 export interface VolumeExpectation {
   set: string;
@@ -81,6 +82,8 @@ export async function readVolumeHeader(r: ByteReader, name: string): Promise<{ h
 /**
  * `hasher` hashes the volume's bytes (against the manifest's SHA-256) off
  * this thread when it has threads: the run's file writers, in hash-only mode.
+ * `memory` gives each wanted data frame memory of its own to be read into
+ * (restore/chunk-memory.ts).
  */
 export async function* readVolumeChunks(
   target: Target,
@@ -88,6 +91,7 @@ export async function* readVolumeChunks(
   keys: VolumeKeys,
   want: (chunkIndex: number) => boolean = () => true,
   hasher: FileWriters = new FileWriters(),
+  memory?: ChunkMemory,
 ): AsyncGenerator<DataChunk, VolumeEnd> {
   const name = exp.name;
   const where = { set: exp.set, volume: name };
@@ -109,11 +113,12 @@ export async function* readVolumeChunks(
       if (prefix.length < FRAME_PREFIX_BYTES) throw fail('volume-truncated', `truncated inside the length of chunk ${chunkIndex}`, chunkIndex);
       const length = prefix.readUInt32BE(0);
       if (length > maxSealed || length < END_SEALED_BYTES) throw fail('chunk-corrupt', `chunk ${chunkIndex} has an impossible length ${length} (corrupt or tampered)`, chunkIndex);
-      const sealed = await r.read(length);
+      const wanted = length !== END_SEALED_BYTES && want(chunkIndex);
+      const sealed = await r.read(length, wanted ? memory?.take() : undefined);
       await hasher.room();
       if (sealed.length < length) throw fail('volume-truncated', `truncated inside chunk ${chunkIndex}`, chunkIndex);
       if (length !== END_SEALED_BYTES) {
-        if (want(chunkIndex)) yield { volumeIndex: exp.index, chunkIndex, chunkSize: header.chunkSize, sealed };
+        if (wanted) yield { volumeIndex: exp.index, chunkIndex, chunkSize: header.chunkSize, sealed };
         chunkIndex++;
         continue;
       }

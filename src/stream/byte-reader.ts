@@ -1,16 +1,29 @@
 /**
  * Exact-length reads over an async byte stream, for parsing framed formats
  * without holding more than the frame being read.
+ *
+ * A returned view is the caller's until its next call. With `released`, each
+ * buffer the source gave is handed back, as it was given, once every byte of
+ * it has been returned and the caller has made its next call: the source may
+ * then reuse the memory (restore/chunk-memory.ts).
  */
 export class ByteReader {
   private parts: Buffer[] = [];
+  /** The source's buffers, parallel to `parts` (which are what is left of each). */
+  private origins: Buffer[] = [];
+  /** Buffers wholly returned, handed back at the next call. */
+  private spent: Buffer[] = [];
   private held = 0;
   private done = false;
   /** Bytes consumed so far. */
   position = 0;
   private readonly it: AsyncIterator<Uint8Array>;
 
-  constructor(source: AsyncIterable<Uint8Array>, private readonly onBytes?: (b: Buffer) => void) {
+  constructor(
+    source: AsyncIterable<Uint8Array>,
+    private readonly onBytes?: (b: Buffer) => void,
+    private readonly released?: (b: Buffer) => void,
+  ) {
     this.it = source[Symbol.asyncIterator]();
   }
 
@@ -25,52 +38,61 @@ export class ByteReader {
       this.onBytes?.(b);
       if (!b.length) continue;
       this.parts.push(b);
+      this.origins.push(b);
       this.held += b.length;
     }
   }
 
-  /** Returns exactly n bytes, or fewer only when the stream ends first. */
-  async read(n: number): Promise<Buffer> {
-    await this.fill(n);
-    const take = Math.min(n, this.held);
-    let out: Buffer;
-    if (this.parts.length && this.parts[0]!.length >= take) {
-      out = this.parts[0]!.subarray(0, take);
-      this.parts[0] = this.parts[0]!.subarray(take);
-      if (this.parts[0].length === 0) this.parts.shift();
+  /** Takes `n` bytes off the first part (at most all of it), returning a view of them. */
+  private take(n: number): Buffer {
+    const part = this.parts[0]!;
+    const out = part.subarray(0, n);
+    this.held -= out.length;
+    this.position += out.length;
+    if (out.length < part.length) {
+      this.parts[0] = part.subarray(out.length);
     } else {
-      // Exactly `take` bytes in a buffer of their own, so a frame can be transferred to a worker as it is;
-      // the rest stays a view of the part it is in, not a copy.
-      out = Buffer.allocUnsafeSlow(take);
-      let filled = 0;
-      while (filled < take) {
-        const part = this.parts[0]!;
-        const n = Math.min(part.length, take - filled);
-        part.copy(out, filled, 0, n);
-        filled += n;
-        if (n === part.length) this.parts.shift();
-        else this.parts[0] = part.subarray(n);
-      }
+      this.parts.shift();
+      const origin = this.origins.shift()!;
+      if (this.released) this.spent.push(origin);
     }
-    this.held -= take;
-    this.position += take;
+    return out;
+  }
+
+  private handBack(): void {
+    if (!this.spent.length) return;
+    const spent = this.spent;
+    this.spent = [];
+    for (const b of spent) this.released!(b);
+  }
+
+  /**
+   * Returns exactly n bytes, or fewer only when the stream ends first: a view
+   * of the source's buffer when they lie in one, else a copy in memory of
+   * their own; always a copy in `into` when it has room.
+   */
+  async read(n: number, into?: Buffer): Promise<Buffer> {
+    this.handBack();
+    await this.fill(n);
+    const want = Math.min(n, this.held);
+    const inInto = into !== undefined && into.length >= want;
+    if (!inInto && (want === 0 || this.parts[0]!.length >= want)) return want ? this.take(want) : Buffer.alloc(0);
+    // Exactly `want` bytes in a buffer of their own, so a frame can be transferred to a worker as it is;
+    // the rest stays a view of the part it is in, not a copy.
+    const out = inInto ? into.subarray(0, want) : Buffer.allocUnsafeSlow(want);
+    for (let filled = 0; filled < want; ) filled += this.take(want - filled).copy(out, filled);
     return out;
   }
 
   /** Returns 1 to n bytes of what comes next, never copying (n > 0); empty only at the end of the stream. */
   async readSome(n: number): Promise<Buffer> {
+    this.handBack();
     await this.fill(1);
-    const first = this.parts[0];
-    if (!first) return Buffer.alloc(0);
-    const out = first.subarray(0, n);
-    if (out.length === first.length) this.parts.shift();
-    else this.parts[0] = first.subarray(out.length);
-    this.held -= out.length;
-    this.position += out.length;
-    return out;
+    return this.parts.length ? this.take(n) : Buffer.alloc(0);
   }
 
   async atEnd(): Promise<boolean> {
+    this.handBack();
     await this.fill(1);
     return this.held === 0;
   }

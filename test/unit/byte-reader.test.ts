@@ -1,5 +1,6 @@
 // stream/byte-reader: exact-length reads over pieces of any size, short reads
-// only at the end, position and onBytes accounting, early close.
+// only at the end, position and onBytes accounting, early close, reads into
+// the caller's memory, and source buffers handed back only once spent.
 import { describe, expect, test } from 'vitest';
 import { ByteReader } from '../../src/stream/byte-reader.js';
 import { fromPieces, seededRandom, slices } from './helpers.js';
@@ -84,5 +85,42 @@ describe('ByteReader', () => {
     await r.close();
     expect(closed).toBe(true);
     expect(pulled).toBeLessThan(10);
+  });
+
+  test.each([1, 700, 50_000])('read into memory of the caller lands there, whole or spanning (%i-byte pieces)', async (piece) => {
+    const r = new ByteReader(fromPieces(slices(data, piece)));
+    const into = Buffer.alloc(2000, 0xaa);
+    const a = await r.read(600, into);
+    expect(a.buffer).toBe(into.buffer);
+    expect(a.byteOffset).toBe(into.byteOffset);
+    expect(a.equals(data.subarray(0, 600))).toBe(true);
+    await r.read(data.length - 1000);
+    const tail = await r.read(2000, into);
+    expect(tail.buffer).toBe(into.buffer);
+    expect(tail.equals(data.subarray(data.length - 400))).toBe(true);
+  });
+
+  test.each([1, 333, 4096])('hands back each source buffer once, as given, and only after the call following its last bytes (%i-byte pieces)', async (piece) => {
+    const given = slices(data, piece).map((p) => Buffer.from(p));
+    const released: Buffer[] = [];
+    // Scribbles over what it gets back, as a source reusing the memory would:
+    // a buffer handed back too early corrupts a view the reader just returned.
+    const r = new ByteReader(fromPieces(given), undefined, (b) => {
+      released.push(b);
+      b.fill(0xee);
+    });
+    const rnd = seededRandom(piece + 7);
+    const copies: Buffer[] = [];
+    let pos = 0;
+    while (pos < data.length) {
+      const want = 1 + rnd.int(6000);
+      const got = rnd.int(2) ? await r.read(want) : await r.readSome(want);
+      copies.push(Buffer.from(got));
+      pos += got.length;
+    }
+    expect(await r.atEnd()).toBe(true);
+    expect(Buffer.concat(copies).equals(data)).toBe(true);
+    expect(released.length).toBe(given.length);
+    released.forEach((b, i) => expect(b, `buffer ${i}`).toBe(given[i]));
   });
 });
