@@ -40,9 +40,12 @@ describe('ChunkMemory', () => {
 
   test('memory that is not its own is never kept', () => {
     const memory = new ChunkMemory(CHUNK, 4);
-    memory.give(Buffer.allocUnsafeSlow(CHUNK)); // another size
-    memory.released(Buffer.allocUnsafeSlow(maxSealedBytes(CHUNK))); // never lent
+    const otherSize = Buffer.allocUnsafeSlow(CHUNK);
+    const neverLent = Buffer.allocUnsafeSlow(maxSealedBytes(CHUNK));
+    memory.give(otherSize);
+    memory.released(neverLent);
     const fresh = memory.take();
+    expect([otherSize.buffer, neverLent.buffer]).not.toContain(fresh.buffer);
     memory.give(fresh);
     expect(memory.take().buffer).toBe(fresh.buffer);
     expect(memory.take().buffer).not.toBe(fresh.buffer);
