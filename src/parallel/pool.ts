@@ -24,8 +24,8 @@ export interface ChunkWork {
    * Authenticates and decrypts a sealed data frame, then unpads and
    * decompresses its payload. With `into`, all the memory under `sealed` and
    * `into` is handed over (a worker's, until it answers) and comes back, as
-   * the plaintext and as `spare`; without, `sealed` is copied unless it is
-   * all of its memory.
+   * the plaintext and as `spare`; without, a `sealed` that is all of its
+   * memory is handed over too, and any other is copied.
    */
   decode(frame: DataFrameParams, sealed: Buffer, chunkSize: number, into?: Buffer): Promise<Decoded>;
   /**

@@ -67,19 +67,20 @@ export class ByteReader {
   }
 
   /**
-   * Returns exactly n bytes, or fewer only when the stream ends first: a view
-   * of the source's buffer when they lie in one, else a copy in memory of
-   * their own; always a copy in `into` when it has room.
+   * Returns exactly n bytes, or fewer only when the stream ends first.
+   * Without `into`: a view of the source's buffer when they lie in one, else
+   * a copy in memory of their own. With `into`: always a copy, in `into`
+   * when it has room, else in memory of its own, so the result can be handed
+   * over whole either way (restore/chunk-memory.ts).
    */
   async read(n: number, into?: Buffer): Promise<Buffer> {
     this.handBack();
     await this.fill(n);
     const want = Math.min(n, this.held);
-    const inInto = into !== undefined && into.length >= want;
-    if (!inInto && (want === 0 || this.parts[0]!.length >= want)) return want ? this.take(want) : Buffer.alloc(0);
+    if (!into && (want === 0 || this.parts[0]!.length >= want)) return want ? this.take(want) : Buffer.alloc(0);
     // Exactly `want` bytes in a buffer of their own, so a frame can be transferred to a worker as it is;
     // the rest stays a view of the part it is in, not a copy.
-    const out = inInto ? into.subarray(0, want) : Buffer.allocUnsafeSlow(want);
+    const out = into && into.length >= want ? into.subarray(0, want) : Buffer.allocUnsafeSlow(want);
     for (let filled = 0; filled < want; ) filled += this.take(want - filled).copy(out, filled);
     return out;
   }

@@ -100,6 +100,17 @@ describe('ByteReader', () => {
     expect(tail.equals(data.subarray(data.length - 400))).toBe(true);
   });
 
+  test('with memory too small to hold the read, the bytes still come in memory of their own, never a view of the source', async () => {
+    const source = Buffer.from(data);
+    const r = new ByteReader(fromPieces([source]));
+    const small = Buffer.alloc(100);
+    const got = await r.read(600, small);
+    expect(got.equals(data.subarray(0, 600))).toBe(true);
+    expect(got.buffer).not.toBe(source.buffer);
+    expect(got.buffer).not.toBe(small.buffer);
+    expect(got.byteOffset === 0 && got.buffer.byteLength === 600).toBe(true);
+  });
+
   test.each([1, 333, 4096])('hands back each source buffer once, as given, and only after the call following its last bytes (%i-byte pieces)', async (piece) => {
     const given = slices(data, piece).map((p) => Buffer.from(p));
     const released: Buffer[] = [];
