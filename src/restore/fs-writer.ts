@@ -32,9 +32,10 @@ import { promisify } from 'node:util';
 import { IntegrityError, TargetError, ioError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Warnings } from '../report.js';
-import type { ArchiveEntry, EntryHeader } from './untar.js';
+import type { ArchiveEntry } from './untar.js';
 import { FileWriters } from './file-writers.js';
 import type { FileOutcome, SyscallFailure } from './file-jobs.js';
+import { idOf, mtimeOf } from './entry-meta.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -370,24 +371,6 @@ let tempCounter = 0;
 
 function tempName(dir: string): string {
   return `${dir}/.coffer-restore-${runId}-${(tempCounter++).toString(36)}`;
-}
-
-/**
- * Owner ids too large for the ustar field travel in PAX records (tar-stream
- * leaves those in h.pax). undefined when the archive's value is not an id
- * chown accepts (2^32 - 1 is "no change", so not an id either).
- */
-function idOf(h: EntryHeader, key: 'uid' | 'gid'): number | undefined {
-  const pax = h.pax?.[key];
-  const id = pax !== undefined && /^\d+$/.test(pax) ? Number(pax) : (h[key] ?? 0);
-  return Number.isSafeInteger(id) && id >= 0 && id < 2 ** 32 - 1 ? id : undefined;
-}
-
-/** undefined when the archive's time is not a valid Date (NaN, or beyond +-8.64e15 ms). */
-function mtimeOf(h: EntryHeader): Date | undefined {
-  const pax = h.pax?.mtime;
-  const t = pax !== undefined && /^-?\d+(\.\d+)?$/.test(pax) ? new Date(Math.round(parseFloat(pax) * 1000)) : (h.mtime ?? new Date(0));
-  return Number.isFinite(t.getTime()) ? t : undefined;
 }
 
 async function drain(body: AsyncIterable<Buffer>): Promise<void> {

@@ -101,7 +101,7 @@ export async function runRestore(s: OpenedSet, o: RestoreOptions): Promise<Resto
   if (s.manifest) {
     const ranges = await planRanges(s, o.include);
     total = ranges.reduce((n, r) => n + r.end - r.start, 0);
-    source = tarBytes(s, ranges, work, writers, memory);
+    source = tarBytes(s, ranges, work, null, memory);
     expected = selected(s, includeFilter(o.include));
   } else {
     if (o.include.length) throw new UsageError('include-needs-manifest', '--include needs the manifest; with --volumes-only everything is restored');

@@ -1,6 +1,7 @@
 /**
  * Tar bytes -> entries, each matched against the next expected catalog entry
- * when there is a catalog. Framing is done here, without a stream per entry:
+ * when there is a catalog: same path, and a header that agrees with the
+ * record in everything restore applies (entry-meta.ts). Framing is done here, without a stream per entry:
  * a body yields slices of the decrypted chunks as they come, never copied,
  * which is what keeps many small files cheap. The consumer reads or drains
  * each body before asking for the next entry; what it leaves unread is
@@ -16,6 +17,7 @@ import { decodeHeader, decodeLongName, decodePax, TarFormatError } from '../form
 import { paddingAfter, TAR_BLOCK } from '../format/tar-header.js';
 import type { EntryHeader } from '../format/tar-header-decode.js';
 import { ByteReader } from '../stream/byte-reader.js';
+import { catalogDisagreement } from './entry-meta.js';
 
 export type { EntryHeader };
 
@@ -96,6 +98,8 @@ export async function* untar(bytes: AsyncIterable<Buffer>, catalog?: AsyncIterab
           throw new IntegrityError('catalog-mismatch', `the archive holds ${JSON.stringify(path)} where the catalog expects ${next.done ? 'no more entries' : JSON.stringify(next.value.path)}`);
         }
         record = next.value;
+        const differs = catalogDisagreement(h, record);
+        if (differs) throw new IntegrityError('catalog-mismatch', `${JSON.stringify(path)}: the archive's header disagrees with the catalog (${differs})`, { where: { path } });
       }
       // A directory's size field is not followed by data (tar-stream reads it that way too).
       const dataBytes = h.type === 'directory' ? 0 : h.size!;

@@ -168,6 +168,24 @@ describe('a set whose catalog lies', () => {
     expect(await listTree(to)).toEqual(['first.txt']);
     expectError(await coffer(['verify', t, '--identity', keys.identity]), 3, 'catalog expects');
   });
+
+  // Whoever holds the data key can rewrite tar headers, not the catalog the signed manifest binds:
+  // restore applies nothing from a header its record does not confirm.
+  const headerLies: [string, Hostile, string][] = [
+    ['mode', { header: { name: 'tool', type: 'file', mode: 0o4755 }, body: Buffer.from('#!/bin/sh\n'), lie: (rec) => ({ ...rec, mode: 0o755 }) }, 'mode: 04755 in the archive, 0755 in the catalog'],
+    ['owner', { header: { name: 'tool', type: 'file', uid: 4242 }, body: Buffer.from('x\n'), lie: (rec) => ({ ...rec, uid: 0 }) }, 'uid: 4242 in the archive, 0 in the catalog'],
+    ['time', { header: { name: 'tool', type: 'file', mtime: new Date(1_700_000_000_000) }, body: Buffer.from('x\n'), lie: (rec) => ({ ...rec, mtime: 1_600_000_000 }) }, 'mtime: 1700000000 in the archive, 1600000000 in the catalog'],
+    ['link target', { ...sym('tool', '/etc/shadow'), lie: (rec) => ({ ...rec, link: 'first.txt' }) }, 'link target: "/etc/shadow" in the archive, "first.txt" in the catalog'],
+    ['kind', { ...sym('tool', 'first.txt'), lie: (rec) => ({ ...rec, type: 'file', sha256: createHash('sha256').digest('hex') }) }, 'type: symlink in the archive, file in the catalog'],
+  ];
+  it.each(headerLies)('a header whose %s disagrees with the catalog stops the restore before that entry is written', async (what, lying, message) => {
+    const t = join(dir, `header-lie-${what.replace(' ', '-')}`);
+    await makeHostileSet(t, [file('first.txt', 'first\n'), lying, file('after.txt', 'after\n')], keys.pub);
+    const to = join(dir, `restore-header-lie-${what.replace(' ', '-')}`);
+    expectError(await coffer(['restore', t, '--to', to, '--identity', keys.identity]), 3, '"tool"', message);
+    expect(await listTree(to)).toEqual(['first.txt']);
+    expectError(await coffer(['verify', t, '--identity', keys.identity]), 3, message);
+  });
 });
 
 function escapeRe(s: string): string {

@@ -50,15 +50,19 @@ export function hostileContent(entries: Hostile[]): RunModule.SetContent {
             path: e.header.name.replace(/\/+$/, ''),
             type: catalogType[e.header.type]!,
             size: body.length,
-            mode: header.mode,
-            mtime: 1_600_000_000,
-            uid: 0,
-            gid: 0,
+            mode: header.mode & 0o7777,
+            mtime: header.mtime.getTime() / 1000,
+            uid: header.uid,
+            gid: header.gid,
             offset,
             end,
           };
           if (e.header.type === 'file') rec.sha256 = createHash('sha256').update(body).digest('hex');
           if (e.header.linkname !== undefined) rec.link = e.header.linkname;
+          if (e.header.type === 'character-device' || e.header.type === 'block-device') {
+            rec.devmajor = e.header.devmajor ?? 0;
+            rec.devminor = e.header.devminor ?? 0;
+          }
           await catalog.add(e.lie ? e.lie(rec) : rec);
         }
         pack.finalize();

@@ -16,6 +16,7 @@ import type { WalkEntry } from '../../src/backup/walk.js';
 import { UsageError } from '../../src/errors.js';
 import type { CatalogEntry } from '../../src/format/catalog.js';
 import { paddedEnd } from '../../src/restore/plan.js';
+import { untar } from '../../src/restore/untar.js';
 import { collect, newWarnings, seededRandom, withTempDir } from './helpers.js';
 import { isZeroBlock, padded, parseAll, parseEntryAt } from './tar-parse.js';
 
@@ -67,7 +68,18 @@ async function packEntries(entries: WalkEntry[]) {
   const warnings = newWarnings();
   const catalog: CatalogEntry[] = [];
   const tar = await collect(tarStream((async function* () { yield* entries; })(), { warnings, onEntry: (e) => void catalog.push(e) }));
+  await expectRestoreAccepts(tar, catalog);
   return { tar, catalog, warnings };
+}
+
+/** Restore's reader checks every header against its catalog record (restore/entry-meta.ts): what the backup writes must pass. */
+async function expectRestoreAccepts(tar: Buffer, catalog: CatalogEntry[]): Promise<void> {
+  let n = 0;
+  for await (const e of untar((async function* () { yield tar; })(), (async function* () { yield* catalog; })())) {
+    for await (const _ of e.body) void _;
+    n++;
+  }
+  expect(n).toBe(catalog.length);
 }
 
 /** A walk entry for a real file whose stat is overridden (a size that no longer holds, an owner id beyond ustar). */
@@ -86,6 +98,7 @@ describe('tar offsets and catalog', () => {
       const { tar, catalog, warnings } = await pack([root]);
       expect(warnings.count).toBe(0);
       expect(tar.length % 512).toBe(0);
+      await expectRestoreAccepts(tar, catalog);
 
       const parsed = parseAll(tar);
       expect(parsed.length).toBe(catalog.length);
