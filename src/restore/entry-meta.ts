@@ -12,6 +12,8 @@ import type { EntryHeader, EntryKind } from '../format/tar-header-decode.js';
 
 const CATALOG_TYPE: Partial<Record<EntryKind, EntryType>> = {
   file: 'file',
+  // GNU tar's type 7 (a regular file); restore writes it as one.
+  'contiguous-file': 'file',
   directory: 'directory',
   symlink: 'symlink',
   link: 'hardlink',

@@ -34,7 +34,8 @@ describe('catalogDisagreement', () => {
     ['device', header({ devminor: 1 }), record(), 'device: 8,1 in the archive, 8,0 in the catalog'],
     ['group', header({ gid: 0 }), record(), 'gid: 0 in the archive, 6 in the catalog'],
     ['size', header({ type: 'file', size: 10 }), record({ type: 'file', size: 9 }), 'size: 10 in the archive, 9 in the catalog'],
-    ['unknown kind', header({ type: 'contiguous-file' }), record(), 'type: contiguous-file in the archive, block-device in the catalog'],
+    ['unknown kind', header({ type: null }), record(), 'type: null in the archive, block-device in the catalog'],
+    ['contiguous file for a device', header({ type: 'contiguous-file' }), record(), 'type: contiguous-file in the archive, block-device in the catalog'],
     ['missing mode', header({ mode: null }), record(), 'mode: none in the archive, 0660 in the catalog'],
     ['invalid time', header({ mtime: new Date(NaN) }), record(), 'mtime: invalid in the archive'],
   ])('%s', (_, h, rec, message) => {

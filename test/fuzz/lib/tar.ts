@@ -75,8 +75,9 @@ export async function packTar(entries: readonly TarEntryInput[]): Promise<{ tar:
       path: h.name.replace(/\/+$/, '') || '.',
       type: CATALOG_TYPES[h.type ?? 'file'] ?? 'file',
       size,
-      mode: h.mode ?? 0o644,
-      mtime: (h.mtime?.getTime() ?? 0) / 1000,
+      mode: (h.mode ?? 0o644) & 0o7777,
+      // As tar-stream writes it: whole seconds in the ustar field, unless a PAX record says more.
+      mtime: h.pax?.mtime !== undefined ? Number(h.pax.mtime) : Math.floor((h.mtime?.getTime() ?? 0) / 1000),
       uid: h.uid ?? 0,
       gid: h.gid ?? 0,
       offset,
@@ -84,6 +85,10 @@ export async function packTar(entries: readonly TarEntryInput[]): Promise<{ tar:
     };
     if (rec.type === 'file') rec.sha256 = sha256(e.body ?? new Uint8Array(0));
     if (h.linkname !== undefined && h.linkname !== null) rec.link = h.linkname;
+    if (rec.type === 'char-device' || rec.type === 'block-device') {
+      rec.devmajor = h.devmajor ?? 0;
+      rec.devminor = h.devminor ?? 0;
+    }
     parts.push(bytes);
     records.push(rec);
     offset += bytes.length;
