@@ -45,9 +45,11 @@ export async function verifyStored(target: Target, set: string, trust: Buffer | 
         continue;
       }
       const hash = createHash('sha256');
-      for await (const b of await openVolumeStream(target, { set, name: v.name })) {
-        hash.update(b as Buffer);
-        progress.add((b as Buffer).length);
+      const source = await openVolumeStream(target, { set, name: v.name });
+      for await (const b of source) {
+        hash.update(b);
+        progress.add(b.length);
+        source.recycle?.(b);
       }
       bytes += size;
       volumes.push({ name: v.name, status: hash.digest('hex') === v.sha256 ? 'ok' : 'hash-mismatch' });
@@ -79,8 +81,8 @@ async function catalogMatches(target: Target, set: string, m: LoadedManifest): P
   const hash = createHash('sha256');
   let size = 0;
   for await (const b of await target.get(`${set}/${MANIFEST_NAME}`, { start: m.catalogOffset })) {
-    hash.update(b as Buffer);
-    size += (b as Buffer).length;
+    hash.update(b);
+    size += b.length;
   }
   return size === m.header.catalog.size && hash.digest('hex') === m.header.catalog.sha256;
 }

@@ -73,7 +73,8 @@ export async function openVolumeStream(target: Target, exp: { set: string; name:
 }
 
 export async function readVolumeHeader(r: ByteReader, name: string): Promise<{ header: VolumeHeader; macInput: Buffer; mac: Buffer }> {
-  const prefix = await r.read(HEADER_PREFIX_BYTES);
+  // Copied: it is used after the next read, when the source may already have reused its buffer.
+  const prefix = await r.read(HEADER_PREFIX_BYTES, Buffer.alloc(HEADER_PREFIX_BYTES));
   const length = volumeHeaderLength(prefix, name);
   const rest = await r.read(length - HEADER_PREFIX_BYTES);
   return decodeVolumeHeader(Buffer.concat([prefix, rest]), name);
@@ -98,7 +99,9 @@ export async function* readVolumeChunks(
   const fail = (code: string, what: string, chunk?: number) =>
     new IntegrityError(code, `${name}: ${what}`, { where: chunk === undefined ? where : { ...where, chunk } });
   let hashId = exp.sha256 === undefined ? undefined : hasher.begin(null);
-  const r = new ByteReader(await openVolumeStream(target, exp), hashId === undefined ? undefined : (b) => hasher.data(hashId!, b));
+  const source = await openVolumeStream(target, exp);
+  // The hasher copies what it is given at once; every other byte is copied out or used before the reader's next call.
+  const r = new ByteReader(source, hashId === undefined ? undefined : (b) => hasher.data(hashId!, b), source.recycle && ((b) => source.recycle!(b)));
   try {
     const { header, macInput, mac } = await readVolumeHeader(r, name);
     if (!header.setId.equals(exp.setId)) throw fail('foreign-volume', `belongs to set ${setIdText(header.setId)}, not to set ${exp.set}`);
@@ -114,7 +117,8 @@ export async function* readVolumeChunks(
       const length = prefix.readUInt32BE(0);
       if (length > maxSealed || length < END_SEALED_BYTES) throw fail('chunk-corrupt', `chunk ${chunkIndex} has an impossible length ${length} (corrupt or tampered)`, chunkIndex);
       const wanted = length !== END_SEALED_BYTES && want(chunkIndex);
-      const sealed = await r.read(length, wanted ? memory?.take() : undefined);
+      // A wanted frame outlives the reader's next call, so it is always copied out of the source's buffer.
+      const sealed = await r.read(length, wanted ? (memory?.take() ?? Buffer.allocUnsafeSlow(length)) : undefined);
       await hasher.room();
       if (sealed.length < length) throw fail('volume-truncated', `truncated inside chunk ${chunkIndex}`, chunkIndex);
       if (length !== END_SEALED_BYTES) {

@@ -9,13 +9,12 @@
  * otherwise keep a whole volume dirty until the final fsync, and the backup
  * would wait for all of it to reach the disk there.
  */
-import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
 import { TargetError, UsageError, ioError } from '../errors.js';
-import type { Target, TargetProps } from './target.js';
+import type { ByteSource, Target, TargetProps } from './target.js';
+import { FileBytes } from './file-bytes.js';
 
 const VALID_NAME = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 const FLUSH_BYTES = 64 * 1024 * 1024;
@@ -98,19 +97,14 @@ export class LocalDirTarget implements Target {
     }
   }
 
-  async get(name: string, range?: { start: number; end?: number }): Promise<Readable> {
+  async get(name: string, range?: { start: number; end?: number }): Promise<ByteSource> {
     const p = this.path(name);
     const handle = await open(p, 'r').catch((err: NodeJS.ErrnoException) => {
       const leaf = name.split('/').pop() ?? name;
       if (err.code === 'ENOENT') throw new TargetError('not-found', `${leaf} is missing from ${dirname(p)}`, { where: { volume: leaf } });
       throw ioError('open', p, err, { volume: leaf });
     });
-    return createReadStream('', {
-      fd: handle,
-      start: range?.start ?? 0,
-      ...(range?.end !== undefined ? { end: range.end - 1 } : {}),
-      highWaterMark: 1024 * 1024,
-    });
+    return new FileBytes(handle, range?.start ?? 0, range?.end ?? Infinity, { path: p, volume: name.split('/').pop() ?? name });
   }
 
   async size(name: string): Promise<number | undefined> {

@@ -7,7 +7,6 @@
  * `put` is all-or-nothing on targets with `atomicPut`: a failed or
  * interrupted put leaves no object under the final name.
  */
-import type { Readable } from 'node:stream';
 import { UsageError } from '../errors.js';
 import { LocalDirTarget } from './local-dir.js';
 
@@ -20,6 +19,15 @@ export interface TargetProps {
   connections: number;
 }
 
+/**
+ * Bytes as they are read. A source that can reuse its buffers offers
+ * `recycle`: a caller that is done with a buffer (it holds no view of it)
+ * may hand it back, and the source may then read into it again.
+ */
+export interface ByteSource extends AsyncIterable<Uint8Array> {
+  recycle?(b: Uint8Array): void;
+}
+
 export interface Target {
   /** For messages: never contains credentials. */
   readonly display: string;
@@ -30,8 +38,8 @@ export interface Target {
    * bytes longer, to batch them into larger writes, copies them.
    */
   put(name: string, source: AsyncIterable<Uint8Array>): Promise<{ size: number }>;
-  /** Throws a TargetError with code 'not-found' when the object is absent. */
-  get(name: string, range?: { start: number; end?: number }): Promise<Readable>;
+  /** An object's bytes, in order. Throws a TargetError with code 'not-found' when the object is absent. */
+  get(name: string, range?: { start: number; end?: number }): Promise<ByteSource>;
   /** Size of an object, or undefined when absent. */
   size(name: string): Promise<number | undefined>;
   /** All object names under a prefix (recursively), sorted. */
