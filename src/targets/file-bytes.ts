@@ -10,24 +10,45 @@ import { ioError } from '../errors.js';
 import type { ByteSource } from './target.js';
 
 const READ_BYTES = 1024 * 1024;
-/** Free buffers kept: the caller holds one and one read is in flight, so more than two never help. */
-const KEEP_FREE = 2;
+
+/**
+ * Read buffers shared by a target's sources, so that reading volume after
+ * volume allocates nothing new. A few are kept: a reader holds one and one
+ * read is in flight, and a restore reads a volume and the catalog at once.
+ */
+export class ReadBuffers {
+  private readonly free: Buffer[] = [];
+  private readonly made = new WeakSet<ArrayBufferLike>();
+
+  constructor(private readonly keep = 4) {}
+
+  take(): Buffer {
+    const reused = this.free.pop();
+    if (reused) return reused;
+    const b = Buffer.allocUnsafeSlow(READ_BYTES);
+    this.made.add(b.buffer);
+    return b;
+  }
+
+  /** Only buffers made here come back; the caller holds no view of `b` any more. */
+  give(b: Uint8Array): void {
+    if (this.made.has(b.buffer) && this.free.length < this.keep) this.free.push(Buffer.from(b.buffer, 0, READ_BYTES));
+  }
+}
 
 export class FileBytes implements ByteSource {
-  private readonly free: Buffer[] = [];
-  private readonly mine = new WeakSet<ArrayBufferLike>();
-
   /** `end`: exclusive; the handle is closed when iteration ends, however it ends. */
   constructor(
     private readonly handle: FileHandle,
     private position: number,
     private readonly end: number,
+    private readonly buffers: ReadBuffers,
     private readonly where: { path: string; volume: string },
   ) {}
 
   /** Hands a buffer this source yielded back for reuse: the caller must hold no view of it any more. */
   recycle(b: Uint8Array): void {
-    if (this.mine.has(b.buffer) && this.free.length < KEEP_FREE) this.free.push(Buffer.from(b.buffer, 0, READ_BYTES));
+    this.buffers.give(b);
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
@@ -41,7 +62,8 @@ export class FileBytes implements ByteSource {
       }
     } finally {
       // Never close the descriptor under a read still in flight: its number could be reused meanwhile.
-      await next.catch(() => {});
+      const unread = await next.catch(() => null);
+      if (unread) this.buffers.give(unread);
       await this.handle.close();
     }
   }
@@ -56,7 +78,7 @@ export class FileBytes implements ByteSource {
   private async read(): Promise<Buffer | null> {
     const want = Math.min(READ_BYTES, this.end - this.position);
     if (want <= 0) return null;
-    const b = this.free.pop() ?? this.fresh();
+    const b = this.buffers.take();
     let bytesRead: number;
     try {
       ({ bytesRead } = await this.handle.read(b, 0, want, this.position));
@@ -64,16 +86,10 @@ export class FileBytes implements ByteSource {
       throw ioError('read', this.where.path, err, { volume: this.where.volume });
     }
     if (bytesRead === 0) {
-      this.free.push(b);
+      this.buffers.give(b);
       return null;
     }
     this.position += bytesRead;
     return b.subarray(0, bytesRead);
-  }
-
-  private fresh(): Buffer {
-    const b = Buffer.allocUnsafeSlow(READ_BYTES);
-    this.mine.add(b.buffer);
-    return b;
   }
 }

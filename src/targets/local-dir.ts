@@ -14,13 +14,15 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { TargetError, UsageError, ioError } from '../errors.js';
 import type { ByteSource, Target, TargetProps } from './target.js';
-import { FileBytes } from './file-bytes.js';
+import { FileBytes, ReadBuffers } from './file-bytes.js';
 
 const VALID_NAME = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 const FLUSH_BYTES = 64 * 1024 * 1024;
 
 export class LocalDirTarget implements Target {
   readonly props: TargetProps = { sequential: false, atomicPut: true, connections: 4 };
+
+  private readonly readBuffers = new ReadBuffers();
 
   private constructor(private readonly root: string) {}
 
@@ -104,7 +106,7 @@ export class LocalDirTarget implements Target {
       if (err.code === 'ENOENT') throw new TargetError('not-found', `${leaf} is missing from ${dirname(p)}`, { where: { volume: leaf } });
       throw ioError('open', p, err, { volume: leaf });
     });
-    return new FileBytes(handle, range?.start ?? 0, range?.end ?? Infinity, { path: p, volume: name.split('/').pop() ?? name });
+    return new FileBytes(handle, range?.start ?? 0, range?.end ?? Infinity, this.readBuffers, { path: p, volume: name.split('/').pop() ?? name });
   }
 
   async size(name: string): Promise<number | undefined> {

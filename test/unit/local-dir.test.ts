@@ -60,6 +60,7 @@ describe('LocalDirTarget get', () => {
     await withTempDir('local-get', async (dir) => {
       const target = await LocalDirTarget.open(dir, { create: false });
       await target.put('set/volume-000001', (async function* () { yield content; })());
+      const everSeen = new Set<ArrayBufferLike>();
       for (const range of [undefined, { start: 0 }, { start: MiB - 3, end: 3 * MiB + 5 }, { start: 2 * MiB + 7, end: 2 * MiB + 9 }, { start: content.length }]) {
         const source = await target.get('set/volume-000001', range);
         const seen = new Set<ArrayBufferLike>();
@@ -74,7 +75,10 @@ describe('LocalDirTarget get', () => {
         expect(Buffer.concat(got).equals(content.subarray(start, range && 'end' in range ? range.end : undefined)), JSON.stringify(range)).toBe(true);
         // One buffer being read, one with the caller: no more, however long the object.
         expect(seen.size).toBeLessThanOrEqual(2);
+        for (const b of seen) everSeen.add(b);
       }
+      // Reading one object after another allocates nothing new: the target keeps the buffers handed back.
+      expect(everSeen.size).toBeLessThanOrEqual(2);
     });
   });
 
