@@ -52,13 +52,14 @@ describe('walk', () => {
   test('large directories: the same walk however late and out of order the lstat batches are answered', () =>
     withTempDir('walk', async (dir) => {
       for (const d of ['a', 'b', 'b/inner', 'c']) await mkdir(join(dir, d));
-      for (let i = 0; i < 300; i++) await writeFile(join(dir, 'b', `f${String(i).padStart(3, '0')}`), 'x'.repeat(i));
+      // 600 children: three lstat batches of 256, the last one partial.
+      for (let i = 0; i < 600; i++) await writeFile(join(dir, 'b', `f${String(i).padStart(3, '0')}`), 'x'.repeat(i));
       for (let i = 0; i < 150; i++) await writeFile(join(dir, 'b', 'inner', `g${i}`), '');
       await writeFile(join(dir, 'a', 'first'), 'x');
       await link(join(dir, 'a', 'first'), join(dir, 'b', 'inner', 'hard'));
       await symlink('../a/first', join(dir, 'c', 'sym'));
       const inProcess = await paths(dir);
-      expect(inProcess.length).toBe(1 + 3 + 1 + 300 + 1 + 150 + 1 + 1);
+      expect(inProcess.length).toBe(1 + 3 + 1 + 600 + 1 + 150 + 1 + 1);
       expect(await paths(dir, { reader: new LateReader() })).toEqual(inProcess);
 
       const entries = [];
