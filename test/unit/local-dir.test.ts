@@ -1,6 +1,8 @@
 // targets/local-dir: a put large enough to be flushed to disk while it is
 // written stores exactly its bytes; a flush that fails fails the put and
-// leaves neither the object nor its temporary file.
+// leaves neither the object nor its temporary file. A get reads exactly the
+// range asked, into buffers reused only once handed back, and closes its
+// file however the reading ends.
 import { createHash } from 'node:crypto';
 import { open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
