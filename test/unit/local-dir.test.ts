@@ -4,7 +4,7 @@
 // range asked, into buffers reused only once handed back, and closes its
 // file however the reading ends.
 import { createHash } from 'node:crypto';
-import { open, readdir, readFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { LocalDirTarget } from '../../src/targets/local-dir.js';
@@ -106,6 +106,22 @@ describe('LocalDirTarget get', () => {
       }
       expect(await openFds()).toBe(before);
       await expect(target.get('set/volume-000002')).rejects.toMatchObject({ code: 'not-found' });
+    });
+  });
+});
+
+describe('LocalDirTarget get, failing', () => {
+  test('a read that fails is a target error naming the file, and the file is closed', async () => {
+    await withTempDir('local-get-fail', async (dir) => {
+      const target = await LocalDirTarget.open(dir, { create: false });
+      // A directory opens for reading on Linux, and then every read fails with EISDIR.
+      await mkdir(join(dir, 'set', 'volume-000001'), { recursive: true });
+      const before = (await readdir('/proc/self/fd')).length;
+      const source = await target.get('set/volume-000001');
+      await expect((async () => {
+        for await (const _ of source) void _;
+      })()).rejects.toMatchObject({ code: 'io-failed', message: expect.stringContaining(`failed to read ${join(dir, 'set', 'volume-000001')}`) });
+      expect((await readdir('/proc/self/fd')).length).toBe(before);
     });
   });
 });
