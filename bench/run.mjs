@@ -38,7 +38,7 @@ options:
   --corpus LIST         large,small (default both)
   --only LIST           tools: ${TOOL_IDS.join(',')} (aliases: age, gpg; default: all installed)
   --scale N             also run coffer (or --scale-tools) on corpora N times larger
-  --scale-tools LIST    tools to run on the scaled corpora (default coffer)
+  --scale-tools LIST    tools to run on the scaled corpora (default coffer; coffer:NAME for a variant)
   --coffer-flags "..."  extra flags for coffer backup, split on spaces (e.g. "--compress none")
   --coffer-variant NAME=FLAGS
                         also run coffer as "coffer:NAME" with FLAGS on backup, verify and restore;
@@ -95,9 +95,10 @@ function parse() {
     return n;
   };
   const q = values.quick;
+  const variantIds = values['coffer-variant'].map((v) => `coffer:${v.slice(0, v.indexOf('='))}`);
   const toolList = (/** @type {string} */ s) => s.split(',').map((x) => x.trim()).filter(Boolean).map((x) => {
     const id = TOOL_ALIASES[x] ?? x;
-    if (!TOOL_IDS.includes(id)) usage(`unknown tool ${x}; known: ${TOOL_IDS.join(', ')}`);
+    if (!TOOL_IDS.includes(id) && !variantIds.includes(id)) usage(`unknown tool ${x}; known: ${TOOL_IDS.join(', ')}, or coffer:NAME of a --coffer-variant`);
     return id;
   });
   const corpora = values.corpus.split(',').map((x) => x.trim());
