@@ -121,13 +121,14 @@ export function tools({ cofferBin, cofferFlags, cofferVariants, gnupgHome }) {
       if (!existsSync(join(s, 'coffer-id'))) await run({ cmd: process.execPath, args: [cofferBin, 'keygen', '--out', join(s, 'coffer-id')] });
     },
     prepare: async () => {},
-    // --json so the harness can check what verify says it read (see checkOutput).
+    // --json so the harness can check what verify says it read (see checkOutput). Run as the
+    // executable, as a user runs it, so the node flags on its #! line apply.
     command: (op, d) => {
       const id = join(secrets, 'coffer-id');
-      const base = { cmd: process.execPath, cwd: d.corpusDir, env: v.env };
-      if (op === 'backup') return { ...base, args: [cofferBin, 'backup', d.tree, '--to', d.repo, '--recipient', `${id}.pub`, '--sign-key', id, '--json', ...cofferFlags, ...v.flags] };
-      if (op === 'verify') return { ...base, args: [cofferBin, 'verify', d.repo, '--identity', id, '--json', ...v.flags] };
-      return { ...base, args: [cofferBin, 'restore', d.repo, '--to', d.out, '--identity', id, '--json', ...v.flags] };
+      const base = { cmd: cofferBin, cwd: d.corpusDir, env: v.env };
+      if (op === 'backup') return { ...base, args: ['backup', d.tree, '--to', d.repo, '--recipient', `${id}.pub`, '--sign-key', id, '--json', ...cofferFlags, ...v.flags] };
+      if (op === 'verify') return { ...base, args: ['verify', d.repo, '--identity', id, '--json', ...v.flags] };
+      return { ...base, args: ['restore', d.repo, '--to', d.out, '--identity', id, '--json', ...v.flags] };
     },
     checkOutput: (op, stdout, corpus) => {
       /** @type {{ files?: number, bytes?: number, sourceBytes?: number }} */

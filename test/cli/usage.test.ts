@@ -2,10 +2,12 @@
  * Usage and configuration errors: exit 2, one error line (and at most one
  * hint), no stack trace, nothing written; with --json one JSON object.
  */
+import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { coffer, expectError, expectJsonError, keygen, ok, setsIn, tempDir, useTempDirs } from '../helpers/cli.js';
+import { BIN, coffer, expectError, expectJsonError, keygen, ok, setsIn, tempDir, useTempDirs } from '../helpers/cli.js';
 import type { Keys } from '../helpers/cli.js';
 import { listTree } from '../helpers/tree.js';
 
@@ -100,5 +102,16 @@ describe('usage errors exit 2 with one line', () => {
     expect(h.stdout).toContain('restore');
     const v = await ok(['--version']);
     expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
+
+describe('bin/coffer as an executable', () => {
+  it('runs through its #! line, with the young-generation cap on node (PERFORMANCE.md, "Memory")', async () => {
+    // A preloaded script reports the flags node was started with: the #! line is the only place they come from.
+    const probe = join(await tempDir('shebang'), 'probe.cjs');
+    await writeFile(probe, "process.stderr.write('execArgv=' + JSON.stringify(process.execArgv) + '\\n');\n");
+    const { stdout, stderr } = await promisify(execFile)(BIN, ['--version'], { env: { PATH: process.env.PATH, NODE_OPTIONS: `--require ${probe}` } });
+    expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    expect(stderr).toContain('execArgv=["--max-semi-space-size=4"]');
   });
 });
