@@ -6,7 +6,9 @@ import { FileJobs } from '../restore/file-jobs.js';
 import { runFileBatch } from '../restore/file-batch.js';
 import type { FileBatch } from '../restore/file-batch.js';
 import { scavengeEvery } from './scavenge.js';
+import { yieldToMainThread } from './priority.js';
 
+yieldToMainThread();
 const port = parentPort!;
 const files = new FileJobs();
 // A job or batch moves about 1 MiB: this keeps a worker's dead buffers to a few MiB.
