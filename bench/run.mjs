@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { census, ensureCorpus, hashFile, largeCorpus, sampleOf, smallCorpus, warm } from './lib/corpus.mjs';
 import { TIME, measure, run, stopRunning } from './lib/measure.mjs';
 import { markdown, ratios, summarize } from './lib/report.mjs';
+import { STEADY_SPREAD, hostSpeed } from './lib/host-speed.mjs';
 import { TOOL_ALIASES, TOOL_IDS, parseVariant, tools as allTools, which } from './lib/tools.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -139,7 +140,7 @@ function usage(msg) {
   process.exit(2);
 }
 
-function machine(/** @type {string} */ dir, /** @type {number} */ loadBefore) {
+function machine(/** @type {string} */ dir, /** @type {number} */ loadBefore, /** @type {number[]} */ speeds) {
   const cpuModel = cpus()[0]?.model ?? 'unknown';
   let os = `Linux ${release()}`;
   try {
@@ -158,6 +159,7 @@ function machine(/** @type {string} */ dir, /** @type {number} */ loadBefore) {
     ...(fs ? { 'work filesystem': fs } : {}),
     Node: process.version,
     'load average (1 min)': `${loadBefore.toFixed(2)} before the runs, ${loadavg()[0].toFixed(2)} after`,
+    ...(speeds.length ? { 'host speed (SHA-256, one core, before each round)': `${Math.min(...speeds).toFixed(2)}-${Math.max(...speeds).toFixed(2)} GiB/s` } : {}),
   };
 }
 
@@ -251,6 +253,8 @@ async function main() {
   /** @type {import('./lib/report.mjs').RunRecord[]} */
   const runs = [];
   const loadBefore = loadavg()[0];
+  /** @type {number[]} */
+  const speeds = [];
   /** @type {string[]} */
   const keptTrees = [];
   let aborted = false;
@@ -265,7 +269,8 @@ async function main() {
     for (const f of sample) expected.set(f.path, await hashFile(join(c.tree, f.path)));
     for (let round = 1; round <= o.rounds && !aborted; round++) {
       const w = warm(c);
-      say(`${info.label}, round ${round}/${o.rounds} (page cache warmed in ${w.toFixed(1)} s)`);
+      speeds.push(hostSpeed());
+      say(`${info.label}, round ${round}/${o.rounds} (page cache warmed in ${w.toFixed(1)} s; host SHA-256 ${speeds.at(-1)?.toFixed(2)} GiB/s)`);
       const order = ts.map((_, i) => ts[(i + round - 1) % ts.length]);
       for (const t of order) {
         if (aborted) break;
@@ -333,12 +338,14 @@ async function main() {
   const good = restores.filter((r) => r.ok).length;
   const what = o.check === 'count' ? 'file count and bytes' : o.check === 'full' ? 'file count, bytes and every file\'s SHA-256' : 'file count, bytes and the SHA-256 of up to 64 files';
   notes.push(`${good} of ${restores.length} restores reproduced the corpus (checked: ${what}); tools: ${[...new Set(restores.filter((r) => r.ok).map((r) => r.tool))].join(', ')}`);
+  const spread = Math.max(...speeds) / Math.min(...speeds);
+  if (spread > STEADY_SPREAD) notes.push(`the host's speed moved by ${((spread - 1) * 100).toFixed(0)}% between rounds (SHA-256 on one core, ${speeds.map((x) => x.toFixed(2)).join(', ')} GiB/s): compare tools within a round, or run again on a quieter host`);
   const summary = summarize(runs, corpora);
   const rs = ratios(summary, corpora, runs);
   const command = commandLine();
   const result = {
     benchmark: 'coffer', version: 1, date: new Date().toISOString(), command,
-    machine: machine(workRun, loadBefore), versions, labels, skipped, rounds: o.rounds, corpora, summary, ratios: rs, runs, logs,
+    machine: machine(workRun, loadBefore, speeds), versions, labels, skipped, rounds: o.rounds, corpora, summary, ratios: rs, runs, logs,
   };
   const nulls = (/** @type {string} */ _k, /** @type {unknown} */ v) => (v === undefined ? null : v);
   writeFileSync(join(workRun, 'result.json'), JSON.stringify(result, nulls, 2) + '\n');
