@@ -106,7 +106,7 @@ describe('usage errors exit 2 with one line', () => {
 });
 
 describe('bin/coffer as an executable', () => {
-  it('runs through its #! line, with the young-generation cap on node (PERFORMANCE.md, "Memory")', async () => {
+  it('runs through its #! line, with the young-generation cap on node (PERFORMANCE.md, "The main thread\'s young generation, capped")', async () => {
     // A preloaded script reports the flags node was started with: the #! line is the only place they come from.
     const probe = join(await tempDir('shebang'), 'probe.cjs');
     await writeFile(probe, "process.stderr.write('execArgv=' + JSON.stringify(process.execArgv) + '\\n');\n");
