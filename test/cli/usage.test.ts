@@ -3,7 +3,7 @@
  * hint), no stack trace, nothing written; with --json one JSON object.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -106,12 +106,17 @@ describe('usage errors exit 2 with one line', () => {
 });
 
 describe('bin/coffer as an executable', () => {
-  it('runs through its #! line, with the young-generation cap on node (PERFORMANCE.md, "The main thread\'s young generation, capped")', async () => {
-    // A preloaded script reports the flags node was started with: the #! line is the only place they come from.
-    const probe = join(await tempDir('shebang'), 'probe.cjs');
+  it('starts node with the young-generation cap (PERFORMANCE.md, "The main thread\'s young generation, capped"), also through a link as npm installs it', async () => {
+    const dir = await tempDir('launcher');
+    // A preloaded script reports the flags node was started with: the launcher's second line is the only place they come from.
+    const probe = join(dir, 'probe.cjs');
     await writeFile(probe, "process.stderr.write('execArgv=' + JSON.stringify(process.execArgv) + '\\n');\n");
-    const { stdout, stderr } = await promisify(execFile)(BIN, ['--version'], { env: { PATH: process.env.PATH, NODE_OPTIONS: `--require ${probe}` } });
-    expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
-    expect(stderr).toContain('execArgv=["--max-semi-space-size=4"]');
+    const link = join(dir, 'coffer');
+    await symlink(BIN, link);
+    for (const command of [BIN, link]) {
+      const { stdout, stderr } = await promisify(execFile)(command, ['--version'], { env: { PATH: process.env.PATH, NODE_OPTIONS: `--require ${probe}` } });
+      expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+      expect(stderr).toContain('execArgv=["--max-semi-space-size=4"]');
+    }
   });
 });
