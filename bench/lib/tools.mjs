@@ -122,7 +122,7 @@ export function tools({ cofferBin, cofferFlags, cofferVariants, gnupgHome }) {
     },
     prepare: async () => {},
     // --json so the harness can check what verify says it read (see checkOutput). Run as the
-    // executable, as a user runs it, so the node flags its launcher line gives apply.
+    // executable, as a user runs it, so the node flags in its launcher line apply.
     command: (op, d) => {
       const id = join(secrets, 'coffer-id');
       const base = { cmd: cofferBin, cwd: d.corpusDir, env: v.env };
