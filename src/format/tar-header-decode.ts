@@ -140,7 +140,33 @@ function decodeNumber(block: Buffer, offset: number, length: number): number | n
   if (end === -1) end = field.length;
   while (start < end && field[start] === 0) start++;
   if (start === end) return 0;
-  return parseInt(field.toString('latin1', start, end), 8);
+  return parseOctal(field, start, end);
+}
+
+/**
+ * What parseInt(field.toString('latin1', start, end), 8) returns, without
+ * the string (six per header, on every entry of a restore): leading white
+ * space, a sign, then the longest run of octal digits; NaN if there is none.
+ */
+function parseOctal(field: Buffer, start: number, end: number): number {
+  let i = start;
+  while (i < end && isJsWhiteSpace(field[i]!)) i++;
+  const negative = field[i] === 0x2d;
+  if (i < end && (negative || field[i] === 0x2b)) i++;
+  const first = i;
+  let n = 0;
+  for (; i < end; i++) {
+    const digit = field[i]! - ZERO_DIGIT;
+    if (digit < 0 || digit > 7) break;
+    n = n * 8 + digit;
+  }
+  if (i === first) return NaN;
+  return negative ? -n : n;
+}
+
+/** The latin1 bytes that parseInt skips as white space: tab to carriage return, space, no-break space. */
+function isJsWhiteSpace(byte: number): boolean {
+  return (byte >= 0x09 && byte <= 0x0d) || byte === SPACE || byte === 0xa0;
 }
 
 function decodeBase256(field: Buffer): number | null {
