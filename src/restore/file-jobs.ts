@@ -6,6 +6,12 @@
  * then is the file renamed into place. A file that fails or is abandoned is
  * unlinked. Calls are synchronous: on this machine that is three times the
  * file rate of callback chains (docs/PERFORMANCE.md).
+ *
+ * A file begun with `direct` is created under its final name instead, when
+ * nothing has that name yet, and is not renamed: for a restore into a
+ * staging folder (staging.ts), where no name is final until the folder is
+ * moved into place. A name already taken (the archive holds it twice, or a
+ * folder has it) falls back to the temporary name and rename.
  */
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
@@ -25,13 +31,13 @@ export const NO_META: FileMeta = { mode: 0, uid: -1, gid: -1, mtimeMs: null };
 
 export type FileOp =
   /** `tmp` null: the file is only hashed and checked, nothing touches the disk (keyed verify, volume hashes). */
-  | { op: 'begin'; id: number; tmp: string | null }
+  | { op: 'begin'; id: number; tmp: string | null; direct?: true; final?: string }
   /** `length` bytes at `offset` in buffer number `buffer` of the batch (file-writers.ts packs a batch's data together). */
   | { op: 'data'; id: number; buffer: number; offset: number; length: number }
   | { op: 'end'; id: number; final: string; meta: FileMeta; expected: Expected | null }
   | { op: 'abort'; id: number }
   /** A small file in one op: begin, its data (as [buffer, offset, length] triples), end. */
-  | { op: 'file'; id: number; tmp: string | null; data: [number, number, number][]; final: string; meta: FileMeta; expected: Expected | null };
+  | { op: 'file'; id: number; tmp: string | null; direct?: true; data: [number, number, number][]; final: string; meta: FileMeta; expected: Expected | null };
 
 export interface Expected {
   sha256: string;
@@ -41,6 +47,8 @@ export interface Expected {
 /** A failed system call, as it crosses threads (an Error does not keep its errno fields). */
 export interface SyscallFailure {
   stage: 'create' | 'write';
+  /** The name a failed create tried. */
+  path?: string;
   code?: string;
   syscall?: string;
   message: string;
@@ -55,8 +63,9 @@ export type FileOutcome =
 interface OpenFile {
   /** -1 once closed, or when it could not be created. */
   fd: number;
-  /** null: only hashed. */
+  /** What was created: the temporary name, or the final one (direct); null: only hashed. */
   tmp: string | null;
+  direct: boolean;
   hash: Hash;
   size: number;
   /** Set once a call failed: the rest of the file's data is ignored and `end` reports this. */
@@ -70,7 +79,7 @@ export class FileJobs {
   run(op: FileOp, buffers: Uint8Array[]): FileOutcome | undefined {
     switch (op.op) {
       case 'begin':
-        this.begin(op.id, op.tmp);
+        this.begin(op.id, op.tmp, op.direct ? op.final : undefined);
         return undefined;
       case 'data':
         this.data(op.id, buffers[op.buffer]!.subarray(op.offset, op.offset + op.length));
@@ -81,7 +90,7 @@ export class FileJobs {
         this.discard(op.id);
         return undefined;
       case 'file':
-        this.begin(op.id, op.tmp);
+        this.begin(op.id, op.tmp, op.direct ? op.final : undefined);
         for (const [buffer, offset, length] of op.data) this.data(op.id, buffers[buffer]!.subarray(offset, offset + length));
         return this.end(op.id, op.final, op.meta, op.expected);
     }
@@ -92,14 +101,27 @@ export class FileJobs {
     for (const id of [...this.files.keys()]) this.discard(id);
   }
 
-  private begin(id: number, tmp: string | null): void {
-    const file: OpenFile = { fd: -1, tmp, hash: createHash('sha256'), size: 0 };
+  private begin(id: number, tmp: string | null, final: string | undefined): void {
+    const file: OpenFile = { fd: -1, tmp, direct: false, hash: createHash('sha256'), size: 0 };
     this.files.set(id, file);
     if (tmp === null) return;
+    if (final !== undefined) {
+      try {
+        file.fd = openSync(final, 'wx', 0o600);
+        file.tmp = final;
+        file.direct = true;
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+          file.failure = failureOf('create', err, final);
+          return;
+        }
+      }
+    }
     try {
       file.fd = openSync(tmp, 'wx', 0o600);
     } catch (err) {
-      file.failure = failureOf('create', err);
+      file.failure = failureOf('create', err, tmp);
     }
   }
 
@@ -138,7 +160,7 @@ export class FileJobs {
       const fd = f.fd;
       f.fd = -1;
       closeSync(fd);
-      renameSync(f.tmp, final);
+      if (!f.direct) renameSync(f.tmp, final);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EISDIR') {
         this.discard(id);
@@ -176,7 +198,7 @@ export class FileJobs {
   }
 }
 
-function failureOf(stage: SyscallFailure['stage'], err: unknown): SyscallFailure {
+function failureOf(stage: SyscallFailure['stage'], err: unknown, path?: string): SyscallFailure {
   const e = err as NodeJS.ErrnoException;
-  return { stage, message: e.message ?? String(err), ...(e.code ? { code: e.code } : {}), ...(e.syscall ? { syscall: e.syscall } : {}) };
+  return { stage, message: e.message ?? String(err), ...(path ? { path } : {}), ...(e.code ? { code: e.code } : {}), ...(e.syscall ? { syscall: e.syscall } : {}) };
 }

@@ -50,6 +50,8 @@ interface OpenFile {
   /** Load added so far, taken back if the file is dropped before its lane hears of it. */
   load: number;
   tmp: string | null;
+  /** The final name, when the file is to be created under it (file-jobs.ts). */
+  direct: string | undefined;
   data: [number, number, number][];
   streaming: boolean;
 }
@@ -88,17 +90,20 @@ export class FileWriters {
     if (!this.lanes.length) this.inProcess = new FileJobs();
   }
 
-  /** Starts a file under its temporary name (null: only hash it). */
-  begin(tmp: string | null): number {
+  /**
+   * Starts a file under its temporary name (null: only hash it), or under
+   * `direct`, its final name, if nothing has that name yet (file-jobs.ts).
+   */
+  begin(tmp: string | null, direct?: string): number {
     const id = this.nextId++;
     if (!this.started) this.start();
     if (this.inProcess) {
-      this.inProcess.run({ op: 'begin', id, tmp }, []);
+      this.inProcess.run(beginOp(id, tmp, direct), []);
       return id;
     }
     const lane = this.lanes.reduce((least, l) => (l.load < least.load ? l : least));
     this.addLoad(lane, FILE_COST);
-    this.open.set(id, { lane, load: FILE_COST, tmp, data: [], streaming: false });
+    this.open.set(id, { lane, load: FILE_COST, tmp, direct, data: [], streaming: false });
     return id;
   }
 
@@ -144,7 +149,7 @@ export class FileWriters {
     }
     const file = this.open.get(id)!;
     this.open.delete(id);
-    this.queue(file.lane, file.streaming ? { op: 'end', id, final, meta, expected } : { op: 'file', id, tmp: file.tmp, data: file.data, final, meta, expected });
+    this.queue(file.lane, file.streaming ? { op: 'end', id, final, meta, expected } : { op: 'file', id, tmp: file.tmp, ...(file.direct ? { direct: true } : {}), data: file.data, final, meta, expected });
     return outcome;
   }
 
@@ -158,6 +163,11 @@ export class FileWriters {
     this.open.delete(id);
     if (file?.streaming) this.queue(file.lane, { op: 'abort', id });
     else if (file) this.addLoad(file.lane, -file.load);
+  }
+
+  /** Whether room() would wait (or throw): callers check first, as an async call costs even when it returns at once. */
+  get full(): boolean {
+    return this.failed !== undefined || this.pending.size >= MAX_FILES_IN_FLIGHT || this.bytesInFlight >= MAX_BYTES_IN_FLIGHT;
   }
 
   /** Resolves once fewer files and bytes are in flight than the bounds. */
@@ -220,7 +230,7 @@ export class FileWriters {
     // Data of a file not yet ended points into this batch's buffers: hand it over now.
     for (const [id, file] of this.open) {
       if (file.lane !== lane || file.streaming) continue;
-      lane.batch.push({ op: 'begin', id, tmp: file.tmp });
+      lane.batch.push(beginOp(id, file.tmp, file.direct));
       for (const [buffer, offset, length] of file.data) lane.batch.push({ op: 'data', id, buffer, offset, length });
       file.data = [];
       file.streaming = true;
@@ -268,4 +278,8 @@ export class FileWriters {
     this.waiting = [];
     for (const w of waiting) w();
   }
+}
+
+function beginOp(id: number, tmp: string | null, direct: string | undefined): FileOp {
+  return direct === undefined ? { op: 'begin', id, tmp } : { op: 'begin', id, tmp, direct: true, final: direct };
 }

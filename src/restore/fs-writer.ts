@@ -15,8 +15,10 @@
  * name in its final directory (O_EXCL), its hash is checked against the
  * catalog, its metadata is set through the open descriptor, and only then
  * is it renamed into place, so a failed or interrupted restore never leaves
- * a corrupt file under its final name. Directory modes and times are applied
- * last, deepest first (memory grows with the number of directories).
+ * a corrupt file under its final name. Into a folder that was empty, the
+ * whole restore goes through a staging folder instead (staging.ts), where
+ * files are created under their own names. Directory modes and times are
+ * applied last, deepest first (memory grows with the number of directories).
  * Ownership is restored when running as root, by numeric id.
  *
  * What the archive holds is never reported as a failure of the disk: an id
@@ -24,7 +26,6 @@
  * NUL symlink target, a device number the kernel cannot hold, and a name
  * too long for the file system are refused, like unsafe names.
  */
-import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, renameSync, symlinkSync, unlinkSync, utimesSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { execFile } from 'node:child_process';
@@ -36,6 +37,8 @@ import type { ArchiveEntry } from './untar.js';
 import { FileWriters } from './file-writers.js';
 import type { FileOutcome, SyscallFailure } from './file-jobs.js';
 import { idOf, mtimeOf } from './entry-meta.js';
+import { tempName } from './staging.js';
+import type { Staging } from './staging.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -45,7 +48,8 @@ export interface Refusal {
 }
 
 interface DirMeta {
-  abs: string;
+  /** Below the restore folder. */
+  rel: string;
   mode: number;
   /** Absent when the archive's time is not one (left as restored). */
   mtime: Date | undefined;
@@ -73,6 +77,8 @@ export function safeComponents(name: string): string[] | string {
 
 export class FsWriter {
   readonly refused: Refusal[] = [];
+  /** Where entries are written: the restore folder, or the staging folder in it. */
+  private readonly root: string;
   private readonly dirs: DirMeta[] = [];
   private readonly checkedDirs = new Set<string>();
   private readonly asRoot = process.getuid?.() === 0;
@@ -90,14 +96,18 @@ export class FsWriter {
   bytes = 0;
 
   constructor(
-    private readonly root: string,
+    /** The restore folder. */
+    private readonly folder: string,
     private readonly warnings: Warnings,
     private readonly log: Logger,
     private readonly writers: FileWriters = new FileWriters(),
-  ) {}
+    private readonly staging?: Staging,
+  ) {
+    this.root = staging?.dir ?? folder;
+  }
 
   async write(e: ArchiveEntry): Promise<void> {
-    await this.throwIfFailed();
+    if (this.failure) await this.throwIfFailed();
     try {
       await this.writeEntry(e);
     } catch (err) {
@@ -115,7 +125,7 @@ export class FsWriter {
       await this.writers.settled();
       await this.throwIfFailed();
     }
-    const parent = await this.parentDir(parts);
+    const parent = this.parentDir(parts);
     if (typeof parent === 'object') return this.refuse(e, parent.reason);
     const abs = `${parent}/${parts[parts.length - 1]!}`;
     const h = e.header;
@@ -148,19 +158,44 @@ export class FsWriter {
     }
   }
 
-  /** Waits for the files in flight, then applies directory metadata, deepest first. */
+  /**
+   * Waits for the files in flight, moves what was staged into place, then
+   * applies directory metadata, deepest first (after the move: renaming a
+   * folder into another needs write permission on it).
+   */
   async finish(): Promise<void> {
     await this.writers.settled();
     await this.throwIfFailed();
-    for (const d of this.dirs.reverse()) {
+    this.staging?.publish();
+    for (const { rel, ...d } of this.dirs.reverse()) {
+      const abs = `${this.folder}/${rel}`;
       try {
-        if (this.asRoot) chownSync(d.abs, d.uid, d.gid);
-        chmodSync(d.abs, d.mode);
-        if (d.mtime) utimesSync(d.abs, d.mtime, d.mtime);
+        if (this.asRoot) chownSync(abs, d.uid, d.gid);
+        chmodSync(abs, d.mode);
+        if (d.mtime) utimesSync(abs, d.mtime, d.mtime);
       } catch (err) {
-        throw ioError('set metadata of', d.abs, err);
+        throw ioError('set metadata of', abs, err);
       }
     }
+  }
+
+  /**
+   * After a restore that failed, once the writers are closed: what was
+   * staged is complete and checked, so it is moved into place, as a restore
+   * into a folder in use keeps what it completed. If that fails too, the
+   * staging folder stays, and the log says where.
+   */
+  keepCompleted(): void {
+    try {
+      this.staging?.publish();
+    } catch (err) {
+      this.log.error({ event: 'restore-staging-kept', staging: this.staging?.dir }, (err as Error).message);
+    }
+  }
+
+  /** A path under the staging folder as it will be once in place: what a person looking for it needs. */
+  private shown(abs: string): string {
+    return this.staging && abs.startsWith(`${this.root}/`) ? `${this.folder}${abs.slice(this.root.length)}` : abs;
   }
 
   private async refuse(e: ArchiveEntry, reason: string): Promise<void> {
@@ -194,7 +229,7 @@ export class FsWriter {
   }
 
   /** Creates (or checks) every directory above the entry; returns its absolute path or why it is refused. */
-  private async parentDir(parts: string[]): Promise<string | { reason: string }> {
+  private parentDir(parts: string[]): string | { reason: string } {
     // Safe components hold no '/', '.' or '..': plain concatenation is the normalised path.
     const dirs = parts.slice(0, -1);
     if (!dirs.length) return this.root;
@@ -209,11 +244,11 @@ export class FsWriter {
         if (st.isSymbolicLink()) return { reason: `leads through the symlink ${abs.slice(this.root.length + 1)}` };
         if (!st.isDirectory()) return { reason: `leads through ${abs.slice(this.root.length + 1)}, which is not a directory` };
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('inspect', abs, err);
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('inspect', this.shown(abs), err);
         try {
           mkdirSync(abs, { mode: 0o700 });
         } catch (e) {
-          throw ioError('create directory', abs, e);
+          throw ioError('create directory', this.shown(abs), e);
         }
       }
       this.checkedDirs.add(abs);
@@ -228,20 +263,20 @@ export class FsWriter {
       if (st && !st.isDirectory()) return this.refuse(e, 'a non-directory of that name is already there');
       if (!st) mkdirSync(abs, { mode: 0o700 });
     } catch (err) {
-      throw ioError('create directory', abs, err);
+      throw ioError('create directory', this.shown(abs), err);
     }
     this.checkedDirs.add(abs);
     const h = e.header;
-    this.dirs.push({ abs, mode: (h.mode ?? 0o755) & 0o7777, ...this.meta(e) });
+    this.dirs.push({ rel: abs.slice(this.root.length + 1), mode: (h.mode ?? 0o755) & 0o7777, ...this.meta(e) });
   }
 
   private async writeFile(e: ArchiveEntry, abs: string, parent: string): Promise<void> {
     const tmp = tempName(parent);
-    const id = this.writers.begin(tmp);
+    const id = this.writers.begin(tmp, this.staging ? abs : undefined);
     try {
       for await (const piece of e.body) {
         this.writers.data(id, piece);
-        await this.writers.room();
+        if (this.writers.full) await this.writers.room();
       }
     } catch (err) {
       this.writers.abort(id);
@@ -282,7 +317,7 @@ export class FsWriter {
       case 'failed':
         // A name part past NAME_MAX, or a path past PATH_MAX under this folder: this entry cannot be made here.
         if (o.failure.code === 'ENAMETOOLONG') return this.recordRefusal(path, 'name too long for this file system');
-        return this.failed(entry, o.failure.stage === 'create' ? ioError('create', tmp, errorOf(o.failure), { path }) : ioError('write', abs, errorOf(o.failure), { path }));
+        return this.failed(entry, o.failure.stage === 'create' ? ioError('create', this.shown(o.failure.path ?? tmp), errorOf(o.failure), { path }) : ioError('write', this.shown(abs), errorOf(o.failure), { path }));
     }
   }
 
@@ -301,7 +336,7 @@ export class FsWriter {
     await drain(e.body);
     const parts = safeComponents(e.header.linkname ?? '');
     if (typeof parts === 'string') return this.refuse(e, `hardlink target: ${parts}`);
-    const targetParent = await this.parentDir(parts);
+    const targetParent = this.parentDir(parts);
     if (typeof targetParent === 'object') return this.refuse(e, `hardlink target ${targetParent.reason}`);
     const source = `${targetParent}/${parts[parts.length - 1]!}`;
     const st = lstatQuietly(source);
@@ -340,7 +375,7 @@ export class FsWriter {
       }
     } catch (err) {
       unlinkQuietly(tmp);
-      throw ioError('create', abs, err, { path: e.path });
+      throw ioError('create', this.shown(abs), err, { path: e.path });
     }
   }
 
@@ -363,14 +398,6 @@ export class FsWriter {
 
 function deviceNumber(n: number | null | undefined, max: number): boolean {
   return n === undefined || n === null || (Number.isSafeInteger(n) && n >= 0 && n <= max);
-}
-
-/** Unique within this process run; O_EXCL (and the random run id) keeps clear of anything already there. */
-const runId = randomBytes(6).toString('hex');
-let tempCounter = 0;
-
-function tempName(dir: string): string {
-  return `${dir}/.coffer-restore-${runId}-${(tempCounter++).toString(36)}`;
 }
 
 async function drain(body: AsyncIterable<Buffer>): Promise<void> {

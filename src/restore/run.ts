@@ -14,6 +14,7 @@ import type { OpenedSet } from '../set/open-set.js';
 import { manifestOf } from '../set/open-set.js';
 import { readCatalog } from './catalog-reader.js';
 import { FsWriter } from './fs-writer.js';
+import { Staging } from './staging.js';
 import type { Refusal } from './fs-writer.js';
 import { includeFilter, RangeBuilder } from './plan.js';
 import type { TarRange } from './plan.js';
@@ -91,9 +92,7 @@ export async function runRestore(s: OpenedSet, o: RestoreOptions): Promise<Resto
   const warnings = new Warnings(log);
   const work = chunkWork(o.workers);
   const writers = new FileWriters(work);
-  const writer = new FsWriter(root, warnings, log, writers);
   const memory = chunkMemory(s, work);
-  log.info({ event: 'restore-started', to: root, include: o.include, volumesOnly: !s.manifest }, 'restore started');
   let entries = 0;
   let source: AsyncIterable<Buffer>;
   let expected: AsyncIterable<CatalogEntry> | undefined;
@@ -102,24 +101,36 @@ export async function runRestore(s: OpenedSet, o: RestoreOptions): Promise<Resto
     const ranges = await planRanges(s, o.include);
     total = ranges.reduce((n, r) => n + r.end - r.start, 0);
     source = tarBytes(s, ranges, work, null, memory);
-    expected = selected(s, includeFilter(o.include));
+    // Unfiltered, the catalog is read as it is: a generator in between costs promises on every entry.
+    expected = o.include.length ? selected(s, includeFilter(o.include)) : readCatalog(s);
   } else {
     if (o.include.length) throw new UsageError('include-needs-manifest', '--include needs the manifest; with --volumes-only everything is restored');
     source = tarBytesFromVolumes(s, work);
   }
+  let staging: Staging | undefined;
+  try {
+    staging = Staging.open(root);
+  } catch (err) {
+    throw ioError('create a staging folder in', root, err);
+  }
+  const writer = new FsWriter(root, warnings, log, writers, staging);
+  log.info({ event: 'restore-started', to: root, staging: staging?.dir, include: o.include, volumesOnly: !s.manifest }, 'restore started');
   o.progress.start('restore', total);
+  let finished = false;
   try {
     for await (const e of untar(counted(source, o.progress), expected, (b) => memory?.released(b))) {
       entries++;
       await writer.write(e);
     }
     await writer.finish();
+    finished = true;
   } catch (err) {
     logFailure(log, 'restore-failed', err);
     throw err;
   } finally {
     o.progress.done();
     await writers.close();
+    if (!finished) writer.keepCompleted();
     await work.close();
   }
   log.info({ event: 'restore-finished', entries, files: writer.files, bytes: writer.bytes, refused: writer.refused.length, warnings: warnings.count }, 'restore finished');
@@ -161,7 +172,7 @@ export async function verifyContents(s: OpenedSet, log: Logger, progress: Progre
       const id = hashers.begin(null);
       for await (const piece of e.body) {
         hashers.data(id, piece);
-        await hashers.room();
+        if (hashers.full) await hashers.room();
       }
       void hashers.end(id, e.path, NO_META, { sha256: want.sha256 ?? '', size: want.size }).then((o) => {
         if (o.status !== 'written') failure ??= mismatch(e.path);

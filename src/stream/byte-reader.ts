@@ -75,7 +75,8 @@ export class ByteReader {
    */
   async read(n: number, into?: Buffer): Promise<Buffer> {
     this.handBack();
-    await this.fill(n);
+    // Only when short: awaiting an async call costs promises and a turn even when it has nothing to do.
+    if (this.held < n && !this.done) await this.fill(n);
     const want = Math.min(n, this.held);
     if (!into && (want === 0 || this.parts[0]!.length >= want)) return want ? this.take(want) : Buffer.alloc(0);
     // Exactly `want` bytes in a buffer of their own, so a frame can be transferred to a worker as it is;
@@ -88,13 +89,13 @@ export class ByteReader {
   /** Returns 1 to n bytes of what comes next, never copying (n > 0); empty only at the end of the stream. */
   async readSome(n: number): Promise<Buffer> {
     this.handBack();
-    await this.fill(1);
+    if (this.held < 1 && !this.done) await this.fill(1);
     return this.parts.length ? this.take(n) : Buffer.alloc(0);
   }
 
   async atEnd(): Promise<boolean> {
     this.handBack();
-    await this.fill(1);
+    if (this.held < 1 && !this.done) await this.fill(1);
     return this.held === 0;
   }
 

@@ -197,7 +197,7 @@ async function run({ c, target, set }: Prepared): Promise<string> {
     if (after !== before) throw new Error(`the restore changed a folder outside its own:\n--- before\n${before}\n--- after\n${after}`);
     const beside = readdirSync(base).filter((n) => n !== 'out' && n !== `r${counter}`);
     if (beside.length) throw new Error(`the restore created ${JSON.stringify(beside)} beside its folder`);
-    const temps = snapshotNames(to).filter((n) => /(^|\/)\.coffer-restore-[0-9a-f]{12}$/.test(n));
+    const temps = snapshotNames(to).filter((n) => /(^|\/)\.coffer-restore-[0-9a-f]{12}(-[0-9a-z]+)?$/.test(n));
     if (temps.length) throw new Error(`the restore left temporary files: ${JSON.stringify(temps)}`);
   } finally {
     rmSync(to, { recursive: true, force: true });
