@@ -63,18 +63,30 @@ async function kill(run: Started): Promise<void> {
   expect((await run.done).signal).toBe('SIGKILL');
 }
 
+/** Runs `check` on the frozen restore, which is killed whatever happens: a failed check must not leave it blocked for good. */
+async function whileFrozen(to: string, check: (frozen: { run: Started; path: string; bytes: number }) => Promise<void>): Promise<void> {
+  const frozen = await restoreFrozenAtThirdFile(to);
+  try {
+    await check(frozen);
+  } finally {
+    frozen.run.child.kill('SIGKILL');
+  }
+}
+
 describe('restore killed with SIGKILL', () => {
   it('into an empty folder: nothing but the staging folder is left, and the next restore completes', async () => {
     const to = join(dir, 'empty');
     await mkdir(to);
-    const { run, path, bytes } = await restoreFrozenAtThirdFile(to);
-    expect(bytes).toBeGreaterThan(0);
-    const names = await readdir(to);
-    expect(names).toHaveLength(1);
-    expect(names[0]).toMatch(STAGING);
-    // The third file is being written under its own name, inside the staging folder.
-    expect(path).toBe(join(to, names[0]!, restoredPath('', src), 'f3.bin'));
-    await kill(run);
+    let names: string[] = [];
+    await whileFrozen(to, async ({ run, path, bytes }) => {
+      expect(bytes).toBeGreaterThan(0);
+      names = await readdir(to);
+      expect(names).toHaveLength(1);
+      expect(names[0]).toMatch(STAGING);
+      // The third file is being written under its own name, inside the staging folder.
+      expect(path).toBe(join(to, names[0]!, restoredPath('', src), 'f3.bin'));
+      await kill(run);
+    });
     expect(await readdir(to)).toEqual(names);
 
     // The folder is no longer empty: the next restore writes in place, and completes.
@@ -87,11 +99,12 @@ describe('restore killed with SIGKILL', () => {
     const to = join(dir, 'in-use');
     await mkdir(to);
     await writeFile(join(to, 'keep.txt'), 'already here\n');
-    const { run, path } = await restoreFrozenAtThirdFile(to);
     const base = restoredPath(to, src);
-    expect(dirname(path)).toBe(base);
-    expect(basename(path)).toMatch(TEMPORARY);
-    await kill(run);
+    await whileFrozen(to, async ({ run, path }) => {
+      expect(dirname(path)).toBe(base);
+      expect(basename(path)).toMatch(TEMPORARY);
+      await kill(run);
+    });
     expect(await readFile(join(to, 'keep.txt'), 'utf8')).toBe('already here\n');
     const left = (await readdir(base)).sort();
     expect(left.filter((n) => !TEMPORARY.test(n))).toEqual(['f1.bin', 'f2.bin']);
