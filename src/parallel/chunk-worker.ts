@@ -11,15 +11,17 @@ import { yieldToMainThread } from './priority.js';
 yieldToMainThread();
 const port = parentPort!;
 const files = new FileJobs();
-// A job or batch moves about 1 MiB: this keeps a worker's dead buffers to a few MiB.
+// A chunk job leaves about 1 MiB of dead buffers: this keeps a worker's to a few MiB. File batches do not count:
+// their buffers go back to be reused, and forcing collections on their account alone cost a small-file restore
+// about a second of CPU (docs/PERFORMANCE.md).
 const scavenge = scavengeEvery(4);
 port.on('message', (msg: { id: number; job: ChunkJob } | { files: FileBatch }) => {
-  scavenge();
   if ('files' in msg) {
     const reply = runFileBatch(files, msg.files);
     port.postMessage({ files: reply }, 'buffers' in reply ? reply.buffers : []);
     return;
   }
+  scavenge();
   try {
     const r = runChunkJob(msg.job);
     if ('frame' in r) {
