@@ -111,6 +111,7 @@ export async function runRestore(s: OpenedSet, o: RestoreOptions): Promise<Resto
   try {
     staging = Staging.open(root);
   } catch (err) {
+    await work.close();
     throw ioError('create a staging folder in', root, err);
   }
   const writer = new FsWriter(root, warnings, log, writers, staging);

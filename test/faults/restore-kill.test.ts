@@ -10,16 +10,19 @@
  * third file (with --workers 0 files are written one after another, in
  * archive order) and says so in a mark file; the test checks the disk and
  * sends SIGKILL. Nothing waits on a clock.
+ *
+ * Also here: an empty folder the restore may not write into fails at once,
+ * with one line, and leaves nothing.
  */
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { keygen, ok, startCoffer, tempDir, useTempDirs } from '../helpers/cli.js';
+import { coffer, keygen, ok, startCoffer, tempDir, useTempDirs } from '../helpers/cli.js';
 import type { Keys, Started } from '../helpers/cli.js';
-import { expectSameTree, restoredPath, sha256File, writeRandom } from '../helpers/tree.js';
+import { expectSameTree, isRoot, restoredPath, sha256File, writeRandom } from '../helpers/tree.js';
 
 useTempDirs();
 
@@ -109,5 +112,24 @@ describe('restore killed with SIGKILL', () => {
     const left = (await readdir(base)).sort();
     expect(left.filter((n) => !TEMPORARY.test(n))).toEqual(['f1.bin', 'f2.bin']);
     for (const name of ['f1.bin', 'f2.bin']) expect(await sha256File(join(base, name))).toBe(await sha256File(join(src, name)));
+  });
+});
+
+describe('restore into an empty folder it may not write', () => {
+  const NOBODY = 65534;
+  it.runIf(isRoot)('exit 5 with one line naming the folder, and nothing made', async () => {
+    const to = join(dir, 'not-mine');
+    await mkdir(to, { mode: 0o755 });
+    await chmod(dir, 0o755); // mkdtemp makes it 0700
+    await chown(keys.identity, NOBODY, NOBODY);
+    try {
+      const r = await coffer(['restore', target, '--to', to, '--identity', keys.identity], { uid: NOBODY, gid: NOBODY });
+      expect(r.code, r.stderr).toBe(5);
+      expect(r.stderr.split('\n')[0]).toBe(`coffer: error: failed to create a staging folder in ${to}: permission denied`);
+      expect(await readdir(to)).toEqual([]);
+    } finally {
+      await chown(keys.identity, 0, 0);
+      await chmod(dir, 0o700);
+    }
   });
 });
