@@ -72,9 +72,9 @@ export function decodeHeader(block: Buffer): EntryHeader | null {
   if (sum !== decodeNumber(block, 148, 8)) throw new TarFormatError('invalid tar header (bad checksum)');
   let typeflag = block[156] === 0 ? 0 : block[156]! - ZERO_DIGIT;
   let name = decodeString(block, 0, 100);
-  if (block.subarray(257, 263).equals(USTAR_MAGIC)) {
+  if (bytesAt(block, 257, USTAR_MAGIC)) {
     if (block[345]) name = `${decodeString(block, 345, 155)}/${name}`;
-  } else if (!(block.subarray(257, 263).equals(GNU_MAGIC) && block.subarray(263, 265).equals(GNU_VERSION))) {
+  } else if (!(bytesAt(block, 257, GNU_MAGIC) && bytesAt(block, 263, GNU_VERSION))) {
     throw new TarFormatError('invalid tar header (unknown format)');
   }
   // Old tars mark directories with a trailing slash only.
@@ -125,6 +125,12 @@ function checksum(block: Buffer): number {
   return sum;
 }
 
+/** Whether `block` holds `bytes` at `offset`; compared in place, as a view per field costs more than the field. */
+function bytesAt(block: Buffer, offset: number, bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) if (block[offset + i] !== bytes[i]) return false;
+  return true;
+}
+
 function decodeString(block: Buffer, offset: number, length: number): string {
   const end = block.indexOf(0, offset);
   return block.toString('utf8', offset, end === -1 || end > offset + length ? offset + length : end);
@@ -132,15 +138,15 @@ function decodeString(block: Buffer, offset: number, length: number): string {
 
 /** Octal (optionally space-led and -ended) or, with the high bit set, base-256; null for a bad base-256 lead byte. */
 function decodeNumber(block: Buffer, offset: number, length: number): number | null {
-  const field = block.subarray(offset, offset + length);
-  if (field[0]! & 0x80) return decodeBase256(field);
-  let start = 0;
-  while (start < field.length && field[start] === SPACE) start++;
-  let end = field.indexOf(SPACE, start);
-  if (end === -1) end = field.length;
-  while (start < end && field[start] === 0) start++;
+  const limit = offset + length;
+  if (block[offset]! & 0x80) return decodeBase256(block, offset, limit);
+  let start = offset;
+  while (start < limit && block[start] === SPACE) start++;
+  let end = start;
+  while (end < limit && block[end] !== SPACE) end++;
+  while (start < end && block[start] === 0) start++;
   if (start === end) return 0;
-  return parseOctal(field, start, end);
+  return parseOctal(block, start, end);
 }
 
 /**
@@ -151,8 +157,8 @@ function decodeNumber(block: Buffer, offset: number, length: number): number | n
 function parseOctal(field: Buffer, start: number, end: number): number {
   let i = start;
   while (i < end && isJsWhiteSpace(field[i]!)) i++;
-  const negative = field[i] === 0x2d;
-  if (i < end && (negative || field[i] === 0x2b)) i++;
+  const negative = i < end && field[i] === 0x2d;
+  if (negative || (i < end && field[i] === 0x2b)) i++;
   const first = i;
   let n = 0;
   for (; i < end; i++) {
@@ -169,10 +175,10 @@ function isJsWhiteSpace(byte: number): boolean {
   return (byte >= 0x09 && byte <= 0x0d) || byte === SPACE || byte === 0xa0;
 }
 
-function decodeBase256(field: Buffer): number | null {
-  const positive = field[0] === 0x80;
-  if (!positive && field[0] !== 0xff) return null;
+function decodeBase256(block: Buffer, offset: number, limit: number): number | null {
+  const positive = block[offset] === 0x80;
+  if (!positive && block[offset] !== 0xff) return null;
   let sum = 0;
-  for (let i = 1; i < field.length; i++) sum = sum * 256 + (positive ? field[i]! : 0xff - field[i]!);
+  for (let i = offset + 1; i < limit; i++) sum = sum * 256 + (positive ? block[i]! : 0xff - block[i]!);
   return positive ? sum : -sum;
 }

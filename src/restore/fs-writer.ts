@@ -274,8 +274,8 @@ export class FsWriter {
     const tmp = tempName(parent);
     const id = this.writers.begin(tmp, this.staging ? abs : undefined);
     try {
-      for await (const piece of e.body) {
-        this.writers.data(id, piece);
+      for (let next = e.nextPiece(); next !== null; next = e.nextPiece()) {
+        this.writers.data(id, next instanceof Promise ? await next : next);
         if (this.writers.full) await this.writers.room();
       }
     } catch (err) {

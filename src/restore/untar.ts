@@ -25,6 +25,12 @@ export interface ArchiveEntry {
   path: string;
   header: EntryHeader;
   body: AsyncIterable<Buffer>;
+  /**
+   * The body's next piece, null once it is all read: the same pieces as
+   * `body` (use one or the other), without a promise when the bytes are
+   * already here, as they mostly are for a small file.
+   */
+  nextPiece(): Buffer | Promise<Buffer> | null;
   /** The catalog's record of this entry, when restoring with a manifest. */
   expected?: CatalogEntry;
 }
@@ -51,13 +57,16 @@ export async function* untar(bytes: AsyncIterable<Buffer>, catalog?: AsyncIterab
     if (b.length < n) throw malformed('unexpected end of data');
     return b;
   };
+  const skipPadding = async (n: number): Promise<void> => {
+    if ((await r.skip(n)) < n) throw malformed('unexpected end of data');
+  };
   let globalPax: Record<string, string> | null = null;
   let pax: Record<string, string> | null = null;
   let longPath: string | null = null;
   let longLink: string | null = null;
   try {
     for (;;) {
-      const block = await r.read(TAR_BLOCK);
+      const block = r.readNow(TAR_BLOCK) ?? (await r.read(TAR_BLOCK));
       if (block.length === 0) break;
       if (block.length < TAR_BLOCK) throw malformed('unexpected end of data');
       let h: EntryHeader | null;
@@ -72,12 +81,13 @@ export async function* untar(bytes: AsyncIterable<Buffer>, catalog?: AsyncIterab
       if (h.type === 'pax-header' || h.type === 'pax-global-header' || h.type === 'gnu-long-path' || h.type === 'gnu-long-link-path') {
         if (!(Number.isSafeInteger(size) && size! >= 0)) throw malformed(`a ${h.type} record has an invalid size field`);
         if (size! > MAX_LONG_HEADER_BYTES) throw malformed(`a ${h.type} record exceeds ${MAX_LONG_HEADER_BYTES} bytes`);
-        const record = await exactly(size!);
-        await exactly(paddingAfter(size!));
+        // Decoded before the next read, after which the record's view may be reused memory.
+        const record = r.readNow(size!) ?? (await exactly(size!));
         if (h.type === 'pax-header') pax = { ...globalPax, ...decodePax(record) };
         else if (h.type === 'pax-global-header') globalPax = decodePax(record);
         else if (h.type === 'gnu-long-path') longPath = decodeLongName(record);
         else longLink = decodeLongName(record);
+        if (!r.skipNow(paddingAfter(size!))) await skipPadding(paddingAfter(size!));
         continue;
       }
       if (longPath !== null) h.name = longPath;
@@ -104,20 +114,27 @@ export async function* untar(bytes: AsyncIterable<Buffer>, catalog?: AsyncIterab
       // A directory's size field is not followed by data (tar-stream reads it that way too).
       const dataBytes = h.type === 'directory' ? 0 : h.size!;
       let left = dataBytes;
-      const nextPiece = async (): Promise<Buffer> => {
+      const pieceLater = async (): Promise<Buffer> => {
         const piece = await r.readSome(left);
         if (!piece.length) throw malformed('unexpected end of data');
         left -= piece.length;
         return piece;
       };
+      const nextPiece = (): Buffer | Promise<Buffer> | null => {
+        if (left === 0) return null;
+        const piece = r.readSomeNow(left);
+        if (!piece) return pieceLater();
+        left -= piece.length;
+        return piece;
+      };
       const body: AsyncIterable<Buffer> = {
         async *[Symbol.asyncIterator]() {
-          while (left > 0) yield await nextPiece();
+          for (let piece = nextPiece(); piece !== null; piece = nextPiece()) yield piece;
         },
       };
-      yield { path, header: h, body, ...(record ? { expected: record } : {}) };
-      while (left > 0) await nextPiece();
-      await exactly(paddingAfter(dataBytes));
+      yield { path, header: h, body, nextPiece, ...(record ? { expected: record } : {}) };
+      for (let piece = nextPiece(); piece !== null; piece = nextPiece()) if (piece instanceof Promise) await piece;
+      if (!r.skipNow(paddingAfter(dataBytes))) await skipPadding(paddingAfter(dataBytes));
     }
     if (expected) {
       const next = await expected.next();

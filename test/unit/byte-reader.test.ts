@@ -16,6 +16,15 @@ describe('ByteReader', () => {
     let pos = 0;
     while (pos < data.length) {
       const want = [0, 1, 2, 4, 17, 511, 512, 513, 5000][rnd.int(9)]!;
+      if (rnd.int(4) === 0) {
+        // A skip returns nothing but moves on exactly as a read would.
+        const skipped = await r.skip(want);
+        expect(skipped).toBe(Math.min(want, data.length - pos));
+        out.push(data.subarray(pos, pos + skipped));
+        pos += skipped;
+        expect(r.position).toBe(pos);
+        continue;
+      }
       const got = await r.read(want);
       expect(got.length).toBe(Math.min(want, data.length - pos));
       out.push(Buffer.from(got));
@@ -28,6 +37,14 @@ describe('ByteReader', () => {
     expect(r.position).toBe(data.length);
     // onBytes saw every byte once, in order.
     expect(Buffer.concat(seen).equals(data)).toBe(true);
+  });
+
+  test('a skip past the end passes over what is left and says how much', async () => {
+    const r = new ByteReader(fromPieces(slices(data.subarray(0, 100), 30)));
+    expect(await r.skip(70)).toBe(70);
+    expect(await r.skip(1000)).toBe(30);
+    expect(r.position).toBe(100);
+    expect(await r.atEnd()).toBe(true);
   });
 
   test('a read past the end returns what is left', async () => {
@@ -125,7 +142,21 @@ describe('ByteReader', () => {
     let pos = 0;
     while (pos < data.length) {
       const want = 1 + rnd.int(6000);
-      const got = rnd.int(2) ? await r.read(want) : await r.readSome(want);
+      const how = rnd.int(6);
+      if (how === 2) {
+        const skipped = await r.skip(want);
+        copies.push(data.subarray(pos, pos + skipped));
+        pos += skipped;
+        continue;
+      }
+      if (how === 3 && r.skipNow(want)) {
+        copies.push(data.subarray(pos, pos + want));
+        pos += want;
+        continue;
+      }
+      // The synchronous forms, when they can answer, must behave as the others do.
+      const now = how === 4 ? r.readNow(want) : how === 5 ? r.readSomeNow(want) : undefined;
+      const got = now ?? (how % 2 ? await r.read(want) : await r.readSome(want));
       copies.push(Buffer.from(got));
       pos += got.length;
     }

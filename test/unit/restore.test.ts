@@ -3,7 +3,6 @@
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { describe, expect, test } from 'vitest';
 import { IntegrityError } from '../../src/errors.js';
 import type { CatalogEntry } from '../../src/format/catalog.js';
@@ -55,7 +54,13 @@ const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
 function entry(path: string, header: Partial<EntryHeader>, body: Buffer | string = '', expected?: Partial<CatalogEntry>): ArchiveEntry {
   const bytes = Buffer.from(body);
   const h = { name: path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: new Date(1_600_000_000_000), size: bytes.length, ...header } as EntryHeader;
-  return { path, header: h, body: Readable.from(bytes.length ? [bytes] : []), ...(expected ? { expected: expected as CatalogEntry } : {}) };
+  // One piece, read through nextPiece or body, as untar's entries are.
+  const pieces = bytes.length ? [bytes] : [];
+  const nextPiece = () => pieces.shift() ?? null;
+  const bodyPieces = async function* () {
+    for (let piece = nextPiece(); piece !== null; piece = nextPiece()) yield piece;
+  };
+  return { path, header: h, body: { [Symbol.asyncIterator]: bodyPieces }, nextPiece, ...(expected ? { expected: expected as CatalogEntry } : {}) };
 }
 
 async function entriesOf(dir: string): Promise<string[]> {

@@ -55,6 +55,14 @@ describe('numeric header fields', () => {
     expect(oracle(Buffer.from(bytes.concat(Array(8).fill(0)).slice(0, 8)))).toBe(want);
   });
 
+  test.each([
+    ['base-256, positive', [0x80, 0, 0, 0, 0, 0, 0x01, 0x02], 0x0102],
+    ['base-256, negative, as tar-stream reads it', [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe], -1],
+    ['base-256 with a bad lead byte', [0x81, 0, 0, 0, 0, 0, 0, 1], null],
+  ])('%s', (_name, bytes, want) => {
+    expect(decodeHeader(blockWith(MODE, bytes))!.mode).toBe(want);
+  });
+
   test('every field of random bytes reads as parseInt reads its text', () => {
     fc.assert(
       fc.property(fc.array(interesting, { maxLength: 8 }), fc.array(interesting, { maxLength: 12 }), (mode, size) => {
