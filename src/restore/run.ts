@@ -171,8 +171,8 @@ export async function verifyContents(s: OpenedSet, log: Logger, progress: Progre
         continue;
       }
       const id = hashers.begin(null);
-      for await (const piece of e.body) {
-        hashers.data(id, piece);
+      for (let next = e.nextPiece(); next !== null; next = e.nextPiece()) {
+        hashers.data(id, next instanceof Promise ? await next : next);
         if (hashers.full) await hashers.room();
       }
       void hashers.end(id, e.path, NO_META, { sha256: want.sha256 ?? '', size: want.size }).then((o) => {
