@@ -64,7 +64,7 @@ interface OpenFile {
   /** -1 once closed, or when it could not be created. */
   fd: number;
   /** What was created: the temporary name, or the final one (direct); null: only hashed. */
-  tmp: string | null;
+  path: string | null;
   direct: boolean;
   hash: Hash;
   size: number;
@@ -102,13 +102,13 @@ export class FileJobs {
   }
 
   private begin(id: number, tmp: string | null, final: string | undefined): void {
-    const file: OpenFile = { fd: -1, tmp, direct: false, hash: createHash('sha256'), size: 0 };
+    const file: OpenFile = { fd: -1, path: tmp, direct: false, hash: createHash('sha256'), size: 0 };
     this.files.set(id, file);
     if (tmp === null) return;
     if (final !== undefined) {
       try {
         file.fd = openSync(final, 'wx', 0o600);
-        file.tmp = final;
+        file.path = final;
         file.direct = true;
         return;
       } catch (err) {
@@ -131,7 +131,7 @@ export class FileJobs {
     try {
       f.hash.update(bytes);
       f.size += bytes.length;
-      if (f.tmp === null) return;
+      if (f.path === null) return;
       let off = 0;
       while (off < bytes.length) off += writeSync(f.fd, bytes, off, bytes.length - off);
     } catch (err) {
@@ -148,7 +148,7 @@ export class FileJobs {
       this.discard(id);
       return { id, status: 'mismatch' };
     }
-    if (f.tmp === null) {
+    if (f.path === null) {
       this.files.delete(id);
       return { id, status: 'written', size: f.size, sha256 };
     }
@@ -160,7 +160,7 @@ export class FileJobs {
       const fd = f.fd;
       f.fd = -1;
       closeSync(fd);
-      if (!f.direct) renameSync(f.tmp, final);
+      if (!f.direct) renameSync(f.path, final);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EISDIR') {
         this.discard(id);
@@ -182,7 +182,7 @@ export class FileJobs {
     if (!f) return;
     this.files.delete(id);
     // Not created (O_EXCL failed, or only hashed): the name belongs to something else.
-    if (f.tmp === null || f.failure?.stage === 'create') return;
+    if (f.path === null || f.failure?.stage === 'create') return;
     if (f.fd !== -1) {
       try {
         closeSync(f.fd);
@@ -191,7 +191,7 @@ export class FileJobs {
       }
     }
     try {
-      unlinkSync(f.tmp);
+      unlinkSync(f.path);
     } catch {
       // nothing there: nothing left to clean
     }

@@ -18,7 +18,7 @@ import { TargetError, ioError } from '../errors.js';
 const runId = randomBytes(6).toString('hex');
 let tempCounter = 0;
 
-export const RESTORE_PREFIX = '.coffer-restore-';
+const RESTORE_PREFIX = '.coffer-restore-';
 
 /** A temporary name in `dir` for an entry to be renamed into place. */
 export function tempName(dir: string): string {
