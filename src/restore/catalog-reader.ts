@@ -26,50 +26,118 @@ import { CATALOG_VOLUME_INDEX } from '../backup/catalog-writer.js';
  */
 export const MAX_ENTRY_CHARS = 1024 * 1024;
 
-export async function* readCatalog(s: OpenedSet): AsyncGenerator<CatalogEntry> {
-  const m = manifestOf(s);
-  const where = { set: s.set, volume: MANIFEST_NAME };
-  const fail = (code: string, what: string) => new IntegrityError(code, `manifest of set ${s.set}: catalog ${what}`, { where });
-  const hash = createHash('sha256');
-  const r = new ByteReader(await s.target.get(`${s.set}/${MANIFEST_NAME}`, { start: s.manifest!.catalogOffset }), (b) => hash.update(b));
-  const maxSealed = maxSealedBytes(m.chunkSize);
-  const utf8 = new StringDecoder('utf8'); // a character may straddle two chunks
-  let carry = '';
-  let lineNumber = 0;
-  let shortSeen = false;
-  try {
-    for (let chunkIndex = 0; ; chunkIndex++) {
-      const prefix = await r.read(FRAME_PREFIX_BYTES);
-      if (prefix.length < FRAME_PREFIX_BYTES) throw fail('catalog-truncated', 'is truncated');
-      const length = prefix.readUInt32BE(0);
-      if (length > maxSealed || length < 17) throw fail('catalog-corrupt', `chunk ${chunkIndex} has an impossible length`);
-      const sealed = await r.read(length);
-      if (sealed.length < length) throw fail('catalog-truncated', 'is truncated');
-      const opened = s.keys.opener.open(CATALOG_VOLUME_INDEX, chunkIndex, sealed);
-      if (!opened) throw fail('catalog-tampered', `chunk ${chunkIndex} failed authentication`);
-      if (opened.flag === ChunkFlag.endOfSet) {
-        if (!(await r.atEnd())) throw fail('catalog-corrupt', 'has bytes after its end');
-        if (r.position !== m.catalog.size || hash.digest('hex') !== m.catalog.sha256) throw fail('catalog-hash-mismatch', 'does not match the hash in the manifest');
-        if (chunkIndex !== m.catalog.dataChunks) throw fail('catalog-corrupt', `has ${chunkIndex} chunks, the manifest says ${m.catalog.dataChunks}`);
-        if (carry !== '') throw fail('catalog-corrupt', 'ends inside an entry');
-        return;
-      }
-      if (opened.flag !== ChunkFlag.data) throw fail('catalog-corrupt', `chunk ${chunkIndex} has the wrong role`);
-      const plain = payloadPlaintext(opened.codec, opened.data, m.chunkSize);
-      if (!plain) throw fail('catalog-corrupt', `chunk ${chunkIndex} does not decompress`);
-      if (shortSeen) throw fail('catalog-corrupt', `chunk ${chunkIndex - 1} is short but is not the last`);
-      shortSeen = plain.length < m.chunkSize;
-      // Split only the new text: re-splitting the carried part on every chunk is quadratic in a long line.
-      const lines = utf8.write(plain).split('\n');
-      lines[0] = carry + lines[0]!;
-      carry = lines.pop()!;
-      if (carry.length > MAX_ENTRY_CHARS) throw fail('catalog-corrupt', `entry ${lineNumber + lines.length + 1} is longer than ${MAX_ENTRY_CHARS} characters`);
-      for (const line of lines) {
-        if (line.length > MAX_ENTRY_CHARS) throw fail('catalog-corrupt', `entry ${lineNumber + 1} is longer than ${MAX_ENTRY_CHARS} characters`);
-        yield decodeCatalogEntry(line, ++lineNumber);
-      }
+/**
+ * Catalog entries one at a time, without a promise when the entry is already
+ * decoded, as it is for all but the first of a chunk's entries: a restore
+ * asks for one per archive entry (untar.ts).
+ */
+export interface CatalogCursor {
+  /** The next entry, null after the last. */
+  next(): CatalogEntry | null | Promise<CatalogEntry | null>;
+  /** Stops reading (an early stop included); safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** A cursor over entries from anywhere: tests, and sources that are not a stored catalog. */
+export function cursorOf(entries: AsyncIterable<CatalogEntry>): CatalogCursor {
+  const it = entries[Symbol.asyncIterator]();
+  return {
+    next: () => it.next().then((r) => (r.done ? null : r.value)),
+    close: async () => {
+      await it.return?.(undefined);
+    },
+  };
+}
+
+/** The set's catalog; with `keep`, only the entries whose path it keeps. */
+export class CatalogReader implements CatalogCursor, AsyncIterable<CatalogEntry> {
+  private reader: ByteReader | undefined;
+  private readonly hash = createHash('sha256');
+  private readonly utf8 = new StringDecoder('utf8'); // a character may straddle two chunks
+  /** The current chunk's complete lines, and how many of them were handed out. */
+  private lines: string[] = [];
+  private taken = 0;
+  /** The start of a line that continues in the next chunk. */
+  private carry = '';
+  private lineNumber = 0;
+  private chunkIndex = 0;
+  private shortSeen = false;
+  private ended = false;
+
+  constructor(
+    private readonly s: OpenedSet,
+    private readonly keep?: (path: string) => boolean,
+  ) {}
+
+  next(): CatalogEntry | null | Promise<CatalogEntry | null> {
+    while (this.taken < this.lines.length) {
+      const line = this.lines[this.taken++]!;
+      if (line.length > MAX_ENTRY_CHARS) throw this.fail('catalog-corrupt', `entry ${this.lineNumber + 1} is longer than ${MAX_ENTRY_CHARS} characters`);
+      const e = decodeCatalogEntry(line, ++this.lineNumber);
+      if (!this.keep || this.keep(e.path)) return e;
     }
-  } finally {
-    await r.close();
+    if (this.ended) return null;
+    return this.readChunk().then(() => this.next());
   }
+
+  async close(): Promise<void> {
+    this.ended = true;
+    this.lines = [];
+    await this.reader?.close();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<CatalogEntry> {
+    try {
+      for (let e = await this.next(); e !== null; e = await this.next()) yield e;
+    } finally {
+      await this.close();
+    }
+  }
+
+  private async readChunk(): Promise<void> {
+    const s = this.s;
+    const m = manifestOf(s);
+    const fail = (code: string, what: string) => this.fail(code, what);
+    this.reader ??= new ByteReader(await s.target.get(`${s.set}/${MANIFEST_NAME}`, { start: s.manifest!.catalogOffset }), (b) => this.hash.update(b));
+    const r = this.reader;
+    const chunkIndex = this.chunkIndex++;
+    const prefix = await r.read(FRAME_PREFIX_BYTES);
+    if (prefix.length < FRAME_PREFIX_BYTES) throw fail('catalog-truncated', 'is truncated');
+    const length = prefix.readUInt32BE(0);
+    if (length > maxSealedBytes(m.chunkSize) || length < 17) throw fail('catalog-corrupt', `chunk ${chunkIndex} has an impossible length`);
+    const sealed = await r.read(length);
+    if (sealed.length < length) throw fail('catalog-truncated', 'is truncated');
+    const opened = s.keys.opener.open(CATALOG_VOLUME_INDEX, chunkIndex, sealed);
+    if (!opened) throw fail('catalog-tampered', `chunk ${chunkIndex} failed authentication`);
+    if (opened.flag === ChunkFlag.endOfSet) {
+      if (!(await r.atEnd())) throw fail('catalog-corrupt', 'has bytes after its end');
+      if (r.position !== m.catalog.size || this.hash.digest('hex') !== m.catalog.sha256) throw fail('catalog-hash-mismatch', 'does not match the hash in the manifest');
+      if (chunkIndex !== m.catalog.dataChunks) throw fail('catalog-corrupt', `has ${chunkIndex} chunks, the manifest says ${m.catalog.dataChunks}`);
+      if (this.carry !== '') throw fail('catalog-corrupt', 'ends inside an entry');
+      this.ended = true;
+      this.lines = [];
+      return;
+    }
+    if (opened.flag !== ChunkFlag.data) throw fail('catalog-corrupt', `chunk ${chunkIndex} has the wrong role`);
+    const plain = payloadPlaintext(opened.codec, opened.data, m.chunkSize);
+    if (!plain) throw fail('catalog-corrupt', `chunk ${chunkIndex} does not decompress`);
+    if (this.shortSeen) throw fail('catalog-corrupt', `chunk ${chunkIndex - 1} is short but is not the last`);
+    this.shortSeen = plain.length < m.chunkSize;
+    // Split only the new text: re-splitting the carried part on every chunk is quadratic in a long line.
+    const lines = this.utf8.write(plain).split('\n');
+    lines[0] = this.carry + lines[0]!;
+    this.carry = lines.pop()!;
+    if (this.carry.length > MAX_ENTRY_CHARS) throw fail('catalog-corrupt', `entry ${this.lineNumber + lines.length + 1} is longer than ${MAX_ENTRY_CHARS} characters`);
+    this.lines = lines;
+    this.taken = 0;
+  }
+
+  private fail(code: string, what: string): IntegrityError {
+    return new IntegrityError(code, `manifest of set ${this.s.set}: catalog ${what}`, { where: { set: this.s.set, volume: MANIFEST_NAME } });
+  }
+}
+
+/** The set's catalog, read to the end or until the loop stops. */
+export function readCatalog(s: OpenedSet): CatalogReader {
+  return new CatalogReader(s);
 }

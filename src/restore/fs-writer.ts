@@ -65,6 +65,11 @@ interface EntryMeta {
   gid: number;
 }
 
+/** A name of one part that safeComponents keeps as it is. */
+function isPlainName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
+}
+
 /** Splits an archive name into safe components, or says why it is refused. */
 export function safeComponents(name: string): string[] | string {
   if (name.includes('\0')) return 'name contains a NUL byte';
@@ -81,6 +86,9 @@ export class FsWriter {
   private readonly root: string;
   private readonly dirs: DirMeta[] = [];
   private readonly checkedDirs = new Set<string>();
+  /** The folder part of the last name that had one, as the archive spells it, and where that folder is. */
+  private lastFolder = '';
+  private lastFolderAbs = '';
   private readonly asRoot = process.getuid?.() === 0;
   /** Final names of files handed to the writers whose outcome has not come back. */
   private readonly inFlight = new Set<string>();
@@ -106,28 +114,57 @@ export class FsWriter {
     this.root = staging?.dir ?? folder;
   }
 
-  async write(e: ArchiveEntry): Promise<void> {
-    if (this.failure) await this.throwIfFailed();
+  /** Writes the entry; without a promise when nothing had to wait, as for most small files. */
+  write(e: ArchiveEntry): Promise<void> | undefined {
+    if (this.failure) return this.throwIfFailed();
     try {
-      await this.writeEntry(e);
+      const done = this.writeEntry(e);
+      return done?.catch((err: unknown) => this.refuseIfTooLong(e, err));
     } catch (err) {
-      // A name part past NAME_MAX, or a path past PATH_MAX under this folder: this entry cannot be made here.
-      if (err instanceof TargetError && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'ENAMETOOLONG') return this.refuse(e, 'name too long for this file system');
-      throw err;
+      return this.refuseIfTooLong(e, err);
     }
   }
 
-  private async writeEntry(e: ArchiveEntry): Promise<void> {
+  /** A name part past NAME_MAX, or a path past PATH_MAX under this folder: this entry cannot be made here. */
+  private refuseIfTooLong(e: ArchiveEntry, err: unknown): Promise<void> {
+    if (err instanceof TargetError && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'ENAMETOOLONG') return this.refuse(e, 'name too long for this file system');
+    throw err;
+  }
+
+  private writeEntry(e: ArchiveEntry): Promise<void> | undefined {
     if (e.path === '.' || e.path === '') return drain(e.body); // the archive's root: the restore folder itself
+    // Most entries are in the folder of the entry before: its name was checked and the folder made.
+    const slash = e.path.lastIndexOf('/');
+    if (slash === this.lastFolder.length && slash > 0 && e.path.startsWith(this.lastFolder) && e.header.type !== 'link') {
+      const name = e.path.slice(slash + 1);
+      const abs = `${this.lastFolderAbs}/${name}`;
+      if (isPlainName(name) && !(this.inFlight.size && this.inFlight.has(abs))) return this.writeAt(e, this.lastFolderAbs, abs);
+    }
     const parts = safeComponents(e.path);
     if (typeof parts === 'string') return this.refuse(e, parts);
-    if (this.inFlight.size && this.touchesInFlight(parts, e.header.type === 'link' ? e.header.linkname : null, true)) {
-      await this.writers.settled();
-      await this.throwIfFailed();
-    }
+    if (this.inFlight.size && this.touchesInFlight(parts, e.header.type === 'link' ? e.header.linkname : null, true)) return this.writeOnceSettled(e, parts);
+    return this.writeIn(e, parts);
+  }
+
+  private async writeOnceSettled(e: ArchiveEntry, parts: string[]): Promise<void> {
+    await this.writers.settled();
+    await this.throwIfFailed();
+    return this.writeIn(e, parts);
+  }
+
+  private writeIn(e: ArchiveEntry, parts: string[]): Promise<void> | undefined {
     const parent = this.parentDir(parts);
     if (typeof parent === 'object') return this.refuse(e, parent.reason);
-    const abs = `${parent}/${parts[parts.length - 1]!}`;
+    // Only when the name's last part is the entry's own (not "a/b/."): then its folder part is `parent`.
+    const slash = e.path.lastIndexOf('/');
+    if (slash > 0 && isPlainName(e.path.slice(slash + 1))) {
+      this.lastFolder = e.path.slice(0, slash);
+      this.lastFolderAbs = parent;
+    }
+    return this.writeAt(e, parent, `${parent}/${parts[parts.length - 1]!}`);
+  }
+
+  private writeAt(e: ArchiveEntry, parent: string, abs: string): Promise<void> | undefined {
     const h = e.header;
     switch (h.type) {
       case 'file':
@@ -270,10 +307,28 @@ export class FsWriter {
     this.dirs.push({ rel: abs.slice(this.root.length + 1), mode: (h.mode ?? 0o755) & 0o7777, ...this.meta(e) });
   }
 
-  private async writeFile(e: ArchiveEntry, abs: string, parent: string): Promise<void> {
+  private writeFile(e: ArchiveEntry, abs: string, parent: string): Promise<void> | undefined {
     const tmp = tempName(parent);
     const id = this.writers.begin(tmp, this.staging ? abs : undefined);
     try {
+      for (let next = e.nextPiece(); next !== null; next = e.nextPiece()) {
+        if (next instanceof Promise) return this.writeFileLater(e, id, abs, tmp, next);
+        this.writers.data(id, next);
+        if (this.writers.full) return this.writeFileLater(e, id, abs, tmp, null);
+      }
+    } catch (err) {
+      this.writers.abort(id);
+      throw err;
+    }
+    this.endFile(e, id, abs, tmp);
+    return undefined;
+  }
+
+  /** The rest of a file whose bytes are not all here yet, or that must wait for room: `pending` is its next piece. */
+  private async writeFileLater(e: ArchiveEntry, id: number, abs: string, tmp: string, pending: Promise<Buffer> | null): Promise<void> {
+    try {
+      if (pending) this.writers.data(id, await pending);
+      if (this.writers.full) await this.writers.room();
       for (let next = e.nextPiece(); next !== null; next = e.nextPiece()) {
         this.writers.data(id, next instanceof Promise ? await next : next);
         if (this.writers.full) await this.writers.room();
@@ -282,6 +337,10 @@ export class FsWriter {
       this.writers.abort(id);
       throw err;
     }
+    this.endFile(e, id, abs, tmp);
+  }
+
+  private endFile(e: ArchiveEntry, id: number, abs: string, tmp: string): void {
     const m = this.meta(e);
     const meta = { mode: (e.header.mode ?? 0o644) & 0o7777, uid: this.asRoot ? m.uid : -1, gid: this.asRoot ? m.gid : -1, mtimeMs: m.mtime ? m.mtime.getTime() : null };
     const expected = e.expected ? { sha256: e.expected.sha256 ?? '', size: e.expected.size } : null;

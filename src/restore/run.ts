@@ -12,7 +12,7 @@ import type { Progress } from '../progress.js';
 import { Warnings } from '../report.js';
 import type { OpenedSet } from '../set/open-set.js';
 import { manifestOf } from '../set/open-set.js';
-import { readCatalog } from './catalog-reader.js';
+import { CatalogReader, readCatalog } from './catalog-reader.js';
 import { FsWriter } from './fs-writer.js';
 import { Staging } from './staging.js';
 import type { Refusal } from './fs-writer.js';
@@ -25,7 +25,6 @@ import { ChunkMemory } from './chunk-memory.js';
 import { FileWriters } from './file-writers.js';
 import { NO_META } from './file-jobs.js';
 import { untar } from './untar.js';
-import type { CatalogEntry } from '../format/catalog.js';
 
 export interface RestoreOptions {
   to: string;
@@ -47,16 +46,12 @@ export interface RestoreResult {
   warnings: Warnings;
 }
 
-async function* selected(s: OpenedSet, keep: (path: string) => boolean): AsyncGenerator<CatalogEntry> {
-  for await (const e of readCatalog(s)) if (keep(e.path)) yield e;
-}
-
 /** The tar ranges of the selected entries (a whole-stream range when nothing is filtered). */
 async function planRanges(s: OpenedSet, include: string[]): Promise<TarRange[]> {
   if (!include.length) return [{ start: 0, end: manifestOf(s).tarBytes }];
   const keep = includeFilter(include);
   const b = new RangeBuilder();
-  for await (const e of selected(s, keep)) b.add(e);
+  for await (const e of new CatalogReader(s, keep)) b.add(e);
   // Restoring nothing because of a typo in a glob must not look like success.
   if (!b.ranges.length) throw new UsageError('include-matches-nothing', `no entry of set ${s.set} matches --include ${include.join(' ')}`, { hint: `list the set's paths with: coffer ls ... --identity ...` });
   return b.ranges;
@@ -95,14 +90,13 @@ export async function runRestore(s: OpenedSet, o: RestoreOptions): Promise<Resto
   const memory = chunkMemory(s, work);
   let entries = 0;
   let source: AsyncIterable<Buffer>;
-  let expected: AsyncIterable<CatalogEntry> | undefined;
+  let expected: CatalogReader | undefined;
   let total: number | undefined;
   if (s.manifest) {
     const ranges = await planRanges(s, o.include);
     total = ranges.reduce((n, r) => n + r.end - r.start, 0);
     source = tarBytes(s, ranges, work, null, memory);
-    // Unfiltered, the catalog is read as it is: a generator in between costs promises on every entry.
-    expected = o.include.length ? selected(s, includeFilter(o.include)) : readCatalog(s);
+    expected = new CatalogReader(s, o.include.length ? includeFilter(o.include) : undefined);
   } else {
     if (o.include.length) throw new UsageError('include-needs-manifest', '--include needs the manifest; with --volumes-only everything is restored');
     source = tarBytesFromVolumes(s, work);
@@ -121,7 +115,8 @@ export async function runRestore(s: OpenedSet, o: RestoreOptions): Promise<Resto
   try {
     for await (const e of untar(counted(source, o.progress), expected, (b) => memory?.released(b))) {
       entries++;
-      await writer.write(e);
+      const writing = writer.write(e);
+      if (writing) await writing;
     }
     await writer.finish();
     finished = true;

@@ -13,6 +13,7 @@
  */
 import { IntegrityError } from '../errors.js';
 import type { CatalogEntry } from '../format/catalog.js';
+import type { CatalogCursor } from './catalog-reader.js';
 import { decodeHeader, decodeLongName, decodePax, TarFormatError } from '../format/tar-header-decode.js';
 import { paddingAfter, TAR_BLOCK } from '../format/tar-header.js';
 import type { EntryHeader } from '../format/tar-header-decode.js';
@@ -49,9 +50,8 @@ function malformed(what: string): IntegrityError {
  * in use: a piece of an entry's body is the consumer's only until it asks
  * for the next piece or entry.
  */
-export async function* untar(bytes: AsyncIterable<Buffer>, catalog?: AsyncIterable<CatalogEntry>, released?: (b: Buffer) => void): AsyncGenerator<ArchiveEntry> {
+export async function* untar(bytes: AsyncIterable<Buffer>, expected?: CatalogCursor, released?: (b: Buffer) => void): AsyncGenerator<ArchiveEntry> {
   const r = new ByteReader(bytes, undefined, released);
-  const expected = catalog?.[Symbol.asyncIterator]();
   const exactly = async (n: number): Promise<Buffer> => {
     const b = await r.read(n);
     if (b.length < n) throw malformed('unexpected end of data');
@@ -103,11 +103,11 @@ export async function* untar(bytes: AsyncIterable<Buffer>, catalog?: AsyncIterab
       if (!(Number.isSafeInteger(h.size) && h.size! >= 0)) throw malformed(`entry ${JSON.stringify(path)} has an invalid size field`);
       let record: CatalogEntry | undefined;
       if (expected) {
-        const next = await expected.next();
-        if (next.done || next.value.path !== path) {
-          throw new IntegrityError('catalog-mismatch', `the archive holds ${JSON.stringify(path)} where the catalog expects ${next.done ? 'no more entries' : JSON.stringify(next.value.path)}`);
+        const next = expected.next();
+        record = (next instanceof Promise ? await next : next) ?? undefined;
+        if (record?.path !== path) {
+          throw new IntegrityError('catalog-mismatch', `the archive holds ${JSON.stringify(path)} where the catalog expects ${record ? JSON.stringify(record.path) : 'no more entries'}`);
         }
-        record = next.value;
         const differs = catalogDisagreement(h, record);
         if (differs) throw new IntegrityError('catalog-mismatch', `${JSON.stringify(path)}: the archive's header disagrees with the catalog (${differs})`, { where: { path } });
       }
@@ -138,11 +138,11 @@ export async function* untar(bytes: AsyncIterable<Buffer>, catalog?: AsyncIterab
     }
     if (expected) {
       const next = await expected.next();
-      if (!next.done) throw new IntegrityError('catalog-mismatch', `the archive ends before catalog entry ${JSON.stringify(next.value.path)}`);
+      if (next) throw new IntegrityError('catalog-mismatch', `the archive ends before catalog entry ${JSON.stringify(next.path)}`);
     }
   } finally {
     // The consumer may stop early (an error while writing): stop the source too.
     await r.close();
-    await expected?.return?.(undefined);
+    await expected?.close();
   }
 }

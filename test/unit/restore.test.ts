@@ -14,6 +14,7 @@ import type { ArchiveEntry, EntryHeader } from '../../src/restore/untar.js';
 import { tarStream } from '../../src/backup/tar.js';
 import { walk } from '../../src/backup/walk.js';
 import { untar } from '../../src/restore/untar.js';
+import { cursorOf } from '../../src/restore/catalog-reader.js';
 import { collect, newWarnings, seededRandom, withTempDir } from './helpers.js';
 
 describe('safeComponents', () => {
@@ -117,6 +118,27 @@ describe('FsWriter refuses what would escape the restore folder', () => {
       expect(w.refused.map((r) => [r.path, r.reason])).toEqual([['f/x', 'leads through f, which is not a directory']]);
     }));
 
+  // FsWriter reuses the folder of the entry before when a name starts with the same folder part:
+  // these sequences would put a file in the wrong place, or let a bad name through, if it did so wrongly.
+  test('names that share a folder part with the entry before are placed and checked like any other', () =>
+    withTempDir('fsw', async (dir) => {
+      const root = join(dir, 'root');
+      await mkdir(root);
+      const w = new FsWriter(root, newWarnings(), silentLogger);
+      await w.write(entry('a/b/.', { type: 'directory', mode: 0o755 }));
+      for (const p of ['a/b/c', 'x//y', 'x/z', 'x/..', 'x/n\0ul', 'x/../../up', 'a/b/c/d']) await w.write(entry(p, {}, p));
+      await w.finish();
+      expect(w.refused.map((r) => [r.path, r.reason])).toEqual([
+        ['x/..', 'path contains ..'],
+        ['x/n\0ul', 'name contains a NUL byte'],
+        ['x/../../up', 'path contains ..'],
+        ['a/b/c/d', 'leads through a/b/c, which is not a directory'],
+      ]);
+      expect(await entriesOf(dir)).toEqual(['root', 'root/a', 'root/a/b', 'root/a/b/c', 'root/x', 'root/x/y', 'root/x/z']);
+      expect(await readFile(join(root, 'a/b/c'), 'utf8')).toBe('a/b/c');
+      expect(await readFile(join(root, 'x/z'), 'utf8')).toBe('x/z');
+    }));
+
   test('hardlinks must point at a regular file inside the folder', () =>
     withTempDir('fsw', async (dir) => {
       const root = join(dir, 'root');
@@ -178,7 +200,7 @@ describe('FsWriter writes files whole or not at all', () => {
       // The check runs where the file is written; its failure comes out of the next write or of finish().
       const failureOf = async (e: ArchiveEntry) => {
         const w = new FsWriter(dir, newWarnings(), silentLogger);
-        return w.write(e).then(() => w.finish()).then(() => undefined, (err: unknown) => err);
+        return Promise.resolve(w.write(e)).then(() => w.finish()).then(() => undefined, (err: unknown) => err);
       };
       const err = await failureOf(entry('bad', {}, 'tampered', { sha256: sha('original'), size: 8 }));
       expect(err).toBeInstanceOf(IntegrityError);
@@ -357,7 +379,7 @@ describe('untar against the catalog', () => {
   }
   const drainAll = async (tar: Buffer, catalog: CatalogEntry[]) => {
     const seen: string[] = [];
-    for await (const e of untar((async function* () { yield tar; })(), (async function* () { yield* catalog; })())) {
+    for await (const e of untar((async function* () { yield tar; })(), cursorOf((async function* () { yield* catalog; })()))) {
       seen.push(e.path);
       for await (const _ of e.body) void _;
     }

@@ -24,6 +24,7 @@ import type { CatalogEntry } from '../../src/format/catalog.js';
 import { silentLogger } from '../../src/log.js';
 import { FsWriter } from '../../src/restore/fs-writer.js';
 import { untar } from '../../src/restore/untar.js';
+import { cursorOf } from '../../src/restore/catalog-reader.js';
 import { collect, fromPieces, inCI, newWarnings, seededRandom, slices, toolAvailable, withTempDir } from './helpers.js';
 
 const ENV = { ...process.env, LC_ALL: 'C.UTF-8', TZ: 'UTC' };
@@ -266,7 +267,7 @@ describe('tools read what coffer writes', () => {
       const warnings = newWarnings();
       const writer = new FsWriter(out, warnings, silentLogger);
       // With the catalog alongside, as a restore reads it; bytes in odd slices.
-      for await (const e of untar(fromPieces(slices(tar, 1000)) as AsyncIterable<Buffer>, fromPieces(catalog as never[]) as AsyncIterable<CatalogEntry>)) await writer.write(e);
+      for await (const e of untar(fromPieces(slices(tar, 1000)) as AsyncIterable<Buffer>, cursorOf(fromPieces(catalog as never[]) as AsyncIterable<CatalogEntry>))) await writer.write(e);
       await writer.finish();
       expect(writer.refused).toEqual([]);
       expect(warnings.kept).toEqual([]);

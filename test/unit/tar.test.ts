@@ -17,6 +17,7 @@ import { UsageError } from '../../src/errors.js';
 import type { CatalogEntry } from '../../src/format/catalog.js';
 import { paddedEnd } from '../../src/restore/plan.js';
 import { untar } from '../../src/restore/untar.js';
+import { cursorOf } from '../../src/restore/catalog-reader.js';
 import { collect, newWarnings, seededRandom, withTempDir } from './helpers.js';
 import { isZeroBlock, padded, parseAll, parseEntryAt } from './tar-parse.js';
 
@@ -75,7 +76,7 @@ async function packEntries(entries: WalkEntry[]) {
 /** Restore's reader checks every header against its catalog record (restore/entry-meta.ts): what the backup writes must pass. */
 async function expectRestoreAccepts(tar: Buffer, catalog: CatalogEntry[]): Promise<void> {
   let n = 0;
-  for await (const e of untar((async function* () { yield tar; })(), (async function* () { yield* catalog; })())) {
+  for await (const e of untar((async function* () { yield tar; })(), cursorOf((async function* () { yield* catalog; })()))) {
     for await (const _ of e.body) void _;
     n++;
   }
