@@ -54,9 +54,14 @@ export class CatalogReader implements CatalogCursor, AsyncIterable<CatalogEntry>
   private reader: ByteReader | undefined;
   private readonly hash = createHash('sha256');
   private readonly utf8 = new StringDecoder('utf8'); // a character may straddle two chunks
-  /** The current chunk's complete lines, and how many of them were handed out. */
-  private lines: string[] = [];
-  private taken = 0;
+  /**
+   * The current chunk's complete lines, as one string, and where the next
+   * starts: lines are cut out one at a time, so none outlives its entry
+   * (an array of a chunk's lines would be copied by every collection until
+   * the last is used).
+   */
+  private text = '';
+  private at = 0;
   /** The start of a line that continues in the next chunk. */
   private carry = '';
   private lineNumber = 0;
@@ -70,8 +75,10 @@ export class CatalogReader implements CatalogCursor, AsyncIterable<CatalogEntry>
   ) {}
 
   next(): CatalogEntry | null | Promise<CatalogEntry | null> {
-    while (this.taken < this.lines.length) {
-      const line = this.lines[this.taken++]!;
+    while (this.at < this.text.length) {
+      const end = this.text.indexOf('\n', this.at);
+      const line = this.text.slice(this.at, end);
+      this.at = end + 1;
       if (line.length > MAX_ENTRY_CHARS) throw this.fail('catalog-corrupt', `entry ${this.lineNumber + 1} is longer than ${MAX_ENTRY_CHARS} characters`);
       const e = decodeCatalogEntry(line, ++this.lineNumber);
       if (!this.keep || this.keep(e.path)) return e;
@@ -82,7 +89,7 @@ export class CatalogReader implements CatalogCursor, AsyncIterable<CatalogEntry>
 
   async close(): Promise<void> {
     this.ended = true;
-    this.lines = [];
+    this.text = '';
     await this.reader?.close();
   }
 
@@ -115,7 +122,7 @@ export class CatalogReader implements CatalogCursor, AsyncIterable<CatalogEntry>
       if (chunkIndex !== m.catalog.dataChunks) throw fail('catalog-corrupt', `has ${chunkIndex} chunks, the manifest says ${m.catalog.dataChunks}`);
       if (this.carry !== '') throw fail('catalog-corrupt', 'ends inside an entry');
       this.ended = true;
-      this.lines = [];
+      this.text = '';
       return;
     }
     if (opened.flag !== ChunkFlag.data) throw fail('catalog-corrupt', `chunk ${chunkIndex} has the wrong role`);
@@ -123,13 +130,18 @@ export class CatalogReader implements CatalogCursor, AsyncIterable<CatalogEntry>
     if (!plain) throw fail('catalog-corrupt', `chunk ${chunkIndex} does not decompress`);
     if (this.shortSeen) throw fail('catalog-corrupt', `chunk ${chunkIndex - 1} is short but is not the last`);
     this.shortSeen = plain.length < m.chunkSize;
-    // Split only the new text: re-splitting the carried part on every chunk is quadratic in a long line.
-    const lines = this.utf8.write(plain).split('\n');
-    lines[0] = this.carry + lines[0]!;
-    this.carry = lines.pop()!;
-    if (this.carry.length > MAX_ENTRY_CHARS) throw fail('catalog-corrupt', `entry ${this.lineNumber + lines.length + 1} is longer than ${MAX_ENTRY_CHARS} characters`);
-    this.lines = lines;
-    this.taken = 0;
+    // Only the new text is searched: searching the carried part on every chunk is quadratic in a long line.
+    const text = this.utf8.write(plain);
+    const lastEnd = text.lastIndexOf('\n');
+    if (lastEnd === -1) {
+      this.carry += text;
+      this.text = '';
+    } else {
+      this.text = this.carry + text.slice(0, lastEnd + 1);
+      this.carry = text.slice(lastEnd + 1);
+    }
+    this.at = 0;
+    if (this.carry.length > MAX_ENTRY_CHARS) throw fail('catalog-corrupt', `entry ${this.lineNumber + countLines(this.text) + 1} is longer than ${MAX_ENTRY_CHARS} characters`);
   }
 
   private fail(code: string, what: string): IntegrityError {
@@ -140,4 +152,10 @@ export class CatalogReader implements CatalogCursor, AsyncIterable<CatalogEntry>
 /** The set's catalog, read to the end or until the loop stops. */
 export function readCatalog(s: OpenedSet): CatalogReader {
   return new CatalogReader(s);
+}
+
+function countLines(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+  return n;
 }

@@ -56,14 +56,11 @@ interface OpenFile {
   streaming: boolean;
 }
 
-interface Pending {
-  resolve(o: FileOutcome): void;
-}
-
 export class FileWriters {
   private readonly lanes: Lane[] = [];
   private inProcess: FileJobs | undefined;
-  private readonly pending = new Map<number, Pending>();
+  /** What to call with each file's outcome. */
+  private readonly pending = new Map<number, (o: FileOutcome) => void>();
   /** Files begun and not yet ended. */
   private readonly open = new Map<number, OpenFile>();
   private nextId = 0;
@@ -142,15 +139,19 @@ export class FileWriters {
 
   /** Finishes the file: checked against `expected`, metadata set, renamed to `final`. */
   end(id: number, final: string, meta: FileMeta, expected: Expected | null): Promise<FileOutcome> {
-    const outcome = new Promise<FileOutcome>((resolve) => this.pending.set(id, { resolve }));
+    return new Promise((resolve) => this.endThen(id, final, meta, expected, resolve));
+  }
+
+  /** As end(), with the outcome given to `then`: no promise per file, for callers that end many. */
+  endThen(id: number, final: string, meta: FileMeta, expected: Expected | null, then: (o: FileOutcome) => void): void {
+    this.pending.set(id, then);
     if (this.inProcess) {
       this.settle(this.inProcess.run({ op: 'end', id, final, meta, expected }, []));
-      return outcome;
+      return;
     }
     const file = this.open.get(id)!;
     this.open.delete(id);
     this.queue(file.lane, file.streaming ? { op: 'end', id, final, meta, expected } : { op: 'file', id, tmp: file.tmp, ...(file.direct ? { direct: true } : {}), data: file.data, final, meta, expected });
-    return outcome;
   }
 
   /** Drops a file that will not be finished: closed and unlinked. */
@@ -259,8 +260,9 @@ export class FileWriters {
 
   private settle(o: FileOutcome | undefined): void {
     if (!o) return;
-    this.pending.get(o.id)?.resolve(o);
+    const then = this.pending.get(o.id);
     this.pending.delete(o.id);
+    then?.(o);
   }
 
   private addLoad(lane: Lane, n: number): void {

@@ -346,9 +346,10 @@ export class FsWriter {
     const expected = e.expected ? { sha256: e.expected.sha256 ?? '', size: e.expected.size } : null;
     this.inFlight.add(abs);
     const entry = this.entries++;
-    void this.writers.end(id, abs, meta, expected).then((o) => {
+    const path = e.path; // not the entry: its header and record need not live until the outcome
+    this.writers.endThen(id, abs, meta, expected, (o) => {
       this.inFlight.delete(abs);
-      this.fileWritten(entry, e.path, abs, tmp, o);
+      this.fileWritten(entry, path, abs, tmp, o);
     });
   }
 

@@ -170,8 +170,9 @@ export async function verifyContents(s: OpenedSet, log: Logger, progress: Progre
         hashers.data(id, next instanceof Promise ? await next : next);
         if (hashers.full) await hashers.room();
       }
-      void hashers.end(id, e.path, NO_META, { sha256: want.sha256 ?? '', size: want.size }).then((o) => {
-        if (o.status !== 'written') failure ??= mismatch(e.path);
+      const path = e.path;
+      hashers.endThen(id, path, NO_META, { sha256: want.sha256 ?? '', size: want.size }, (o) => {
+        if (o.status !== 'written') failure ??= mismatch(path);
       });
       if (e.header.type === 'file') {
         files++;
