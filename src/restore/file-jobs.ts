@@ -11,7 +11,10 @@
  * nothing has that name yet, and is not renamed: for a restore into a
  * staging folder (staging.ts), where no name is final until the folder is
  * moved into place. A name already taken (the archive holds it twice, or a
- * folder has it) falls back to the temporary name and rename.
+ * folder has it) falls back to the temporary name and rename. There a file
+ * may also be created with its own mode rather than 0600, and left with the
+ * owner it was created with, sparing a chmod and a chown: the folder (0700)
+ * keeps it private until then.
  */
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
@@ -30,14 +33,17 @@ export interface FileMeta {
 export const NO_META: FileMeta = { mode: 0, uid: -1, gid: -1, mtimeMs: null };
 
 export type FileOp =
-  /** `tmp` null: the file is only hashed and checked, nothing touches the disk (keyed verify, volume hashes). */
-  | { op: 'begin'; id: number; tmp: string | null; direct?: true; final?: string }
+  /**
+   * `tmp` null: the file is only hashed and checked, nothing touches the disk (keyed verify, volume hashes).
+   * `mode`: create the file with this mode, which the umask leaves whole, rather than 0600 and a chmod at the end.
+   */
+  | { op: 'begin'; id: number; tmp: string | null; direct?: true; final?: string; mode?: number }
   /** `length` bytes at `offset` in buffer number `buffer` of the batch (file-writers.ts packs a batch's data together). */
   | { op: 'data'; id: number; buffer: number; offset: number; length: number }
   | { op: 'end'; id: number; final: string; meta: FileMeta; expected: Expected | null }
   | { op: 'abort'; id: number }
   /** A small file in one op: begin, its data (as [buffer, offset, length] triples), end. */
-  | { op: 'file'; id: number; tmp: string | null; direct?: true; data: [number, number, number][]; final: string; meta: FileMeta; expected: Expected | null };
+  | { op: 'file'; id: number; tmp: string | null; direct?: true; mode?: number; data: [number, number, number][]; final: string; meta: FileMeta; expected: Expected | null };
 
 export interface Expected {
   sha256: string;
@@ -66,6 +72,8 @@ interface OpenFile {
   /** What was created: the temporary name, or the final one (direct); null: only hashed. */
   path: string | null;
   direct: boolean;
+  /** The mode it was created with, when asked for one (else 0600, less the umask). */
+  mode: number | undefined;
   hash: Hash;
   size: number;
   /** Set once a call failed: the rest of the file's data is ignored and `end` reports this. */
@@ -79,7 +87,7 @@ export class FileJobs {
   run(op: FileOp, buffers: Uint8Array[]): FileOutcome | undefined {
     switch (op.op) {
       case 'begin':
-        this.begin(op.id, op.tmp, op.direct ? op.final : undefined);
+        this.begin(op.id, op.tmp, op.direct ? op.final : undefined, op.mode);
         return undefined;
       case 'data':
         this.data(op.id, buffers[op.buffer]!.subarray(op.offset, op.offset + op.length));
@@ -90,7 +98,7 @@ export class FileJobs {
         this.discard(op.id);
         return undefined;
       case 'file':
-        this.begin(op.id, op.tmp, op.direct ? op.final : undefined);
+        this.begin(op.id, op.tmp, op.direct ? op.final : undefined, op.mode);
         for (const [buffer, offset, length] of op.data) this.data(op.id, buffers[buffer]!.subarray(offset, offset + length));
         return this.end(op.id, op.final, op.meta, op.expected);
     }
@@ -101,13 +109,13 @@ export class FileJobs {
     for (const id of [...this.files.keys()]) this.discard(id);
   }
 
-  private begin(id: number, tmp: string | null, final: string | undefined): void {
-    const file: OpenFile = { fd: -1, path: tmp, direct: false, hash: createHash('sha256'), size: 0 };
+  private begin(id: number, tmp: string | null, final: string | undefined, mode: number | undefined): void {
+    const file: OpenFile = { fd: -1, path: tmp, direct: false, mode, hash: createHash('sha256'), size: 0 };
     this.files.set(id, file);
     if (tmp === null) return;
     if (final !== undefined) {
       try {
-        file.fd = openSync(final, 'wx', 0o600);
+        file.fd = openSync(final, 'wx', mode ?? 0o600);
         file.path = final;
         file.direct = true;
         return;
@@ -119,7 +127,7 @@ export class FileJobs {
       }
     }
     try {
-      file.fd = openSync(tmp, 'wx', 0o600);
+      file.fd = openSync(tmp, 'wx', mode ?? 0o600);
     } catch (err) {
       file.failure = failureOf('create', err, tmp);
     }
@@ -154,7 +162,7 @@ export class FileJobs {
     }
     try {
       if (meta.uid !== -1 || meta.gid !== -1) fchownSync(f.fd, meta.uid, meta.gid);
-      fchmodSync(f.fd, meta.mode);
+      if (meta.mode !== f.mode) fchmodSync(f.fd, meta.mode);
       // A Date, not seconds: fs replaces a negative number of seconds (before 1970) by the current time.
       if (meta.mtimeMs !== null) futimesSync(f.fd, new Date(meta.mtimeMs), new Date(meta.mtimeMs));
       const fd = f.fd;

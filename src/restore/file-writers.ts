@@ -52,6 +52,8 @@ interface OpenFile {
   tmp: string | null;
   /** The final name, when the file is to be created under it (file-jobs.ts). */
   direct: string | undefined;
+  /** The mode to create it with (file-jobs.ts); undefined: 0600. */
+  mode: number | undefined;
   data: [number, number, number][];
   streaming: boolean;
 }
@@ -89,18 +91,19 @@ export class FileWriters {
 
   /**
    * Starts a file under its temporary name (null: only hash it), or under
-   * `direct`, its final name, if nothing has that name yet (file-jobs.ts).
+   * `direct`, its final name, if nothing has that name yet; with `mode`, it
+   * is created with that mode (file-jobs.ts).
    */
-  begin(tmp: string | null, direct?: string): number {
+  begin(tmp: string | null, direct?: string, mode?: number): number {
     const id = this.nextId++;
     if (!this.started) this.start();
     if (this.inProcess) {
-      this.inProcess.run(beginOp(id, tmp, direct), []);
+      this.inProcess.run(beginOp(id, tmp, direct, mode), []);
       return id;
     }
     const lane = this.lanes.reduce((least, l) => (l.load < least.load ? l : least));
     this.addLoad(lane, FILE_COST);
-    this.open.set(id, { lane, load: FILE_COST, tmp, direct, data: [], streaming: false });
+    this.open.set(id, { lane, load: FILE_COST, tmp, direct, mode, data: [], streaming: false });
     return id;
   }
 
@@ -151,7 +154,7 @@ export class FileWriters {
     }
     const file = this.open.get(id)!;
     this.open.delete(id);
-    this.queue(file.lane, file.streaming ? { op: 'end', id, final, meta, expected } : { op: 'file', id, tmp: file.tmp, ...(file.direct ? { direct: true } : {}), data: file.data, final, meta, expected });
+    this.queue(file.lane, file.streaming ? { op: 'end', id, final, meta, expected } : { op: 'file', id, tmp: file.tmp, ...(file.direct ? { direct: true } : {}), ...(file.mode === undefined ? {} : { mode: file.mode }), data: file.data, final, meta, expected });
   }
 
   /** Drops a file that will not be finished: closed and unlinked. */
@@ -231,7 +234,7 @@ export class FileWriters {
     // Data of a file not yet ended points into this batch's buffers: hand it over now.
     for (const [id, file] of this.open) {
       if (file.lane !== lane || file.streaming) continue;
-      lane.batch.push(beginOp(id, file.tmp, file.direct));
+      lane.batch.push(beginOp(id, file.tmp, file.direct, file.mode));
       for (const [buffer, offset, length] of file.data) lane.batch.push({ op: 'data', id, buffer, offset, length });
       file.data = [];
       file.streaming = true;
@@ -282,6 +285,6 @@ export class FileWriters {
   }
 }
 
-function beginOp(id: number, tmp: string | null, direct: string | undefined): FileOp {
-  return direct === undefined ? { op: 'begin', id, tmp } : { op: 'begin', id, tmp, direct: true, final: direct };
+function beginOp(id: number, tmp: string | null, direct: string | undefined, mode: number | undefined): FileOp {
+  return { op: 'begin', id, tmp, ...(direct === undefined ? {} : { direct: true, final: direct }), ...(mode === undefined ? {} : { mode }) };
 }

@@ -41,6 +41,8 @@ import { tempName } from './staging.js';
 import type { Staging } from './staging.js';
 
 const execFileAsync = promisify(execFile);
+/** Read once: a file's mode that it leaves whole can be given at creation. */
+const UMASK = process.umask();
 
 export interface Refusal {
   path: string;
@@ -309,7 +311,9 @@ export class FsWriter {
 
   private writeFile(e: ArchiveEntry, abs: string, parent: string): Promise<void> | undefined {
     const tmp = tempName(parent);
-    const id = this.writers.begin(tmp, this.staging ? abs : undefined);
+    const mode = (e.header.mode ?? 0o644) & 0o7777;
+    // In a staging folder (mode 0700) a file may have its mode while still being written: no chmod after.
+    const id = this.staging ? this.writers.begin(tmp, abs, (mode & ~0o777) === 0 && (mode & UMASK) === 0 ? mode : undefined) : this.writers.begin(tmp);
     try {
       for (let next = e.nextPiece(); next !== null; next = e.nextPiece()) {
         if (next instanceof Promise) return this.writeFileLater(e, id, abs, tmp, next);
@@ -342,7 +346,10 @@ export class FsWriter {
 
   private endFile(e: ArchiveEntry, id: number, abs: string, tmp: string): void {
     const m = this.meta(e);
-    const meta = { mode: (e.header.mode ?? 0o644) & 0o7777, uid: this.asRoot ? m.uid : -1, gid: this.asRoot ? m.gid : -1, mtimeMs: m.mtime ? m.mtime.getTime() : null };
+    // -1: as created. A file made in a staging folder already has the owner it is likely to need.
+    const owner = this.staging?.newFileOwner;
+    const chown = this.asRoot && !(owner && owner.uid === m.uid && owner.gid === m.gid);
+    const meta = { mode: (e.header.mode ?? 0o644) & 0o7777, uid: chown ? m.uid : -1, gid: chown ? m.gid : -1, mtimeMs: m.mtime ? m.mtime.getTime() : null };
     const expected = e.expected ? { sha256: e.expected.sha256 ?? '', size: e.expected.size } : null;
     this.inFlight.add(abs);
     const entry = this.entries++;

@@ -11,6 +11,7 @@
  * folder, whose name says what it is.
  */
 import { lstatSync, mkdirSync, opendirSync, renameSync, rmdirSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { TargetError, ioError } from '../errors.js';
 
@@ -33,6 +34,11 @@ export class Staging {
     readonly dir: string,
     /** Where its entries end up. */
     readonly root: string,
+    /**
+     * Who owns what this process creates in the staging folder, when that is
+     * known for sure: a file with that owner needs no chown (fs-writer.ts).
+     */
+    readonly newFileOwner: { uid: number; gid: number } | undefined,
   ) {}
 
   /** A staging folder in `root` if `root` holds nothing; undefined otherwise. */
@@ -47,7 +53,7 @@ export class Staging {
     if (!empty) return undefined;
     const dir = `${root}/${RESTORE_PREFIX}${runId}`;
     mkdirSync(dir, { mode: 0o700 });
-    return new Staging(dir, root);
+    return new Staging(dir, root, ownerOfNewFiles(lstatSync(dir)));
   }
 
   /**
@@ -92,6 +98,18 @@ export class Staging {
     }
     return names;
   }
+}
+
+/**
+ * A new file gets the process's user; its group is the process's, or its
+ * folder's when that folder has the set-group-id bit or the file system is
+ * mounted with BSD group semantics. Folders made below `staging` get theirs
+ * the same way: when its group is the process's own and the bit is off,
+ * everything made below it gets the process's user and group.
+ */
+function ownerOfNewFiles(staging: Stats): { uid: number; gid: number } | undefined {
+  if (staging.mode & 0o2000 || staging.uid !== process.geteuid?.() || staging.gid !== process.getegid?.()) return undefined;
+  return { uid: staging.uid, gid: staging.gid };
 }
 
 function exists(path: string): boolean {

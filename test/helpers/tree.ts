@@ -206,8 +206,13 @@ export async function buildRichTree(root: string, opts: { bigBytes?: number; com
   for (const name of [ODD.spaces, ODD.newline, ODD.unicode, ODD.long, ODD.dash, ODD.backslash]) await writeFile(p('odd', name), `content of ${name}\n`);
   await mkdir(p('odd', ODD.longPath[0]!, ODD.longPath[1]!), { recursive: true });
   await writeFile(p('odd', ...ODD.longPath), 'at the end of a long path\n');
+  // Modes a umask of 022 would take bits from, and set-id bits: a restore must set them after creation.
+  await writeFile(p('shared.txt'), 'writable by all\n');
+  await writeFile(p('set-ids.sh'), '#!/bin/sh\n');
   await writeFile(p('owned.txt'), 'owned by someone else\n');
   if (isRoot) await chown(p('owned.txt'), OWNED.uid, OWNED.gid);
+  // chown clears set-id bits: a restore that sets the owner must set the mode after it.
+  if (isRoot) await chown(p('set-ids.sh'), OWNED.uid, OWNED.gid);
 
   await chmod(p('small.txt'), 0o640);
   await chmod(p('exec.sh'), 0o755);
@@ -217,6 +222,8 @@ export async function buildRichTree(root: string, opts: { bigBytes?: number; com
   await chmod(p('restricted', 'secret.txt'), 0o600);
   await chmod(p('sticky'), 0o1770);
   await chmod(p('hard', 'one.txt'), 0o640);
+  await chmod(p('shared.txt'), 0o666);
+  await chmod(p('set-ids.sh'), 0o6755);
 
   // Distinct fractional mtimes, deepest first so a directory's own time is set after its children change it.
   const all = [...(await snapshot(root)).keys()].sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? 1 : -1));

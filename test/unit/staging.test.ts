@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -23,6 +23,20 @@ describe('restore staging folder', () => {
     expect(readdirSync(root)).toEqual([s.dir.slice(root.length + 1)]);
     expect(s.dir.slice(root.length + 1)).toMatch(/^\.coffer-restore-[0-9a-f]{12}$/);
     expect(statSync(s.dir).mode & 0o777).toBe(0o700);
+  });
+
+  test('files made in it belong to this process, unless a set-group-id folder passes its group on', () => {
+    const s = Staging.open(root)!;
+    mkdirSync(join(s.dir, 'sub'), { mode: 0o700 });
+    writeFileSync(join(s.dir, 'sub', 'f'), '');
+    const made = statSync(join(s.dir, 'sub', 'f'));
+    expect(s.newFileOwner).toEqual({ uid: made.uid, gid: made.gid });
+    expect(s.newFileOwner).toEqual({ uid: process.geteuid!(), gid: process.getegid!() });
+
+    const shared = join(root, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o2775);
+    expect(Staging.open(shared)!.newFileOwner).toBeUndefined();
   });
 
   test('publish moves every entry into place, more than one listing holds, and removes the folder', () => {
