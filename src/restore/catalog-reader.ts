@@ -38,17 +38,6 @@ export interface CatalogCursor {
   close(): Promise<void>;
 }
 
-/** A cursor over entries from anywhere: tests, and sources that are not a stored catalog. */
-export function cursorOf(entries: AsyncIterable<CatalogEntry>): CatalogCursor {
-  const it = entries[Symbol.asyncIterator]();
-  return {
-    next: () => it.next().then((r) => (r.done ? null : r.value)),
-    close: async () => {
-      await it.return?.(undefined);
-    },
-  };
-}
-
 /** The set's catalog; with `keep`, only the entries whose path it keeps. */
 export class CatalogReader implements CatalogCursor, AsyncIterable<CatalogEntry> {
   private reader: ByteReader | undefined;

@@ -346,7 +346,7 @@ export class FsWriter {
 
   private endFile(e: ArchiveEntry, id: number, abs: string, tmp: string): void {
     const m = this.meta(e);
-    // -1: as created. A file made in a staging folder already has the owner it is likely to need.
+    // -1: leave as created. In a staging folder a new file's owner is known (Staging.newFileOwner): no chown when it is the one wanted.
     const owner = this.staging?.newFileOwner;
     const chown = this.asRoot && !(owner && owner.uid === m.uid && owner.gid === m.gid);
     const meta = { mode: (e.header.mode ?? 0o644) & 0o7777, uid: chown ? m.uid : -1, gid: chown ? m.gid : -1, mtimeMs: m.mtime ? m.mtime.getTime() : null };

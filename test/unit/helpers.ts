@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Warnings } from '../../src/report.js';
 import { silentLogger } from '../../src/log.js';
+import type { CatalogEntry } from '../../src/format/catalog.js';
+import type { CatalogCursor } from '../../src/restore/catalog-reader.js';
 
 /** Deterministic bytes and integers (mulberry32), so a failure can be replayed. */
 export function seededRandom(seed: number) {
@@ -74,3 +76,14 @@ export function toolAvailable(cmd: string, args: string[] = ['--version']): bool
 }
 
 export const inCI = Boolean(process.env.CI);
+
+/** Catalog entries from anywhere as the cursor untar reads a stored catalog through. */
+export function cursorOf(entries: AsyncIterable<CatalogEntry>): CatalogCursor {
+  const it = entries[Symbol.asyncIterator]();
+  return {
+    next: () => it.next().then((r) => (r.done ? null : r.value)),
+    close: async () => {
+      await it.return?.(undefined);
+    },
+  };
+}

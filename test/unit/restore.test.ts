@@ -14,8 +14,7 @@ import type { ArchiveEntry, EntryHeader } from '../../src/restore/untar.js';
 import { tarStream } from '../../src/backup/tar.js';
 import { walk } from '../../src/backup/walk.js';
 import { untar } from '../../src/restore/untar.js';
-import { cursorOf } from '../../src/restore/catalog-reader.js';
-import { collect, newWarnings, seededRandom, withTempDir } from './helpers.js';
+import { collect, cursorOf, newWarnings, seededRandom, withTempDir } from './helpers.js';
 
 describe('safeComponents', () => {
   test.each([

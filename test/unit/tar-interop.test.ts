@@ -24,8 +24,7 @@ import type { CatalogEntry } from '../../src/format/catalog.js';
 import { silentLogger } from '../../src/log.js';
 import { FsWriter } from '../../src/restore/fs-writer.js';
 import { untar } from '../../src/restore/untar.js';
-import { cursorOf } from '../../src/restore/catalog-reader.js';
-import { collect, fromPieces, inCI, newWarnings, seededRandom, slices, toolAvailable, withTempDir } from './helpers.js';
+import { collect, cursorOf, fromPieces, inCI, newWarnings, seededRandom, slices, toolAvailable, withTempDir } from './helpers.js';
 
 const ENV = { ...process.env, LC_ALL: 'C.UTF-8', TZ: 'UTC' };
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');

@@ -17,8 +17,7 @@ import { UsageError } from '../../src/errors.js';
 import type { CatalogEntry } from '../../src/format/catalog.js';
 import { paddedEnd } from '../../src/restore/plan.js';
 import { untar } from '../../src/restore/untar.js';
-import { cursorOf } from '../../src/restore/catalog-reader.js';
-import { collect, newWarnings, seededRandom, withTempDir } from './helpers.js';
+import { collect, cursorOf, newWarnings, seededRandom, withTempDir } from './helpers.js';
 import { isZeroBlock, padded, parseAll, parseEntryAt } from './tar-parse.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
