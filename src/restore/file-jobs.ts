@@ -11,7 +11,8 @@
  * nothing has that name yet, and is not renamed: for a restore into a
  * staging folder (staging.ts), where no name is final until the folder is
  * moved into place. A name already taken (the archive holds it twice, or a
- * folder has it) falls back to the temporary name and rename. There a file
+ * folder has it) falls back to a temporary name (made up here unless given)
+ * and rename. There a file
  * may also be created with its own mode rather than 0600, and left with the
  * owner it was created with, sparing a chmod and a chown: the folder (0700)
  * keeps it private until then.
@@ -19,6 +20,7 @@
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import { closeSync, fchmodSync, fchownSync, futimesSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { tempName } from './staging.js';
 
 export interface FileMeta {
   mode: number;
@@ -35,15 +37,16 @@ export const NO_META: FileMeta = { mode: 0, uid: -1, gid: -1, mtimeMs: null };
 export type FileOp =
   /**
    * `tmp` null: the file is only hashed and checked, nothing touches the disk (keyed verify, volume hashes).
+   * Absent, with `direct`: a temporary name is made here if the final one is taken.
    * `mode`: create the file with this mode, which the umask leaves whole, rather than 0600 and a chmod at the end.
    */
-  | { op: 'begin'; id: number; tmp: string | null; direct?: true; final?: string; mode?: number }
+  | { op: 'begin'; id: number; tmp?: string | null; direct?: true; final?: string; mode?: number }
   /** `length` bytes at `offset` in buffer number `buffer` of the batch (file-writers.ts packs a batch's data together). */
   | { op: 'data'; id: number; buffer: number; offset: number; length: number }
   | { op: 'end'; id: number; final: string; meta: FileMeta; expected: Expected | null }
   | { op: 'abort'; id: number }
   /** A small file in one op: begin, its data (as [buffer, offset, length] triples), end. */
-  | { op: 'file'; id: number; tmp: string | null; direct?: true; mode?: number; data: [number, number, number][]; final: string; meta: FileMeta; expected: Expected | null };
+  | { op: 'file'; id: number; tmp?: string | null; direct?: true; mode?: number; data: [number, number, number][]; final: string; meta: FileMeta; expected: Expected | null };
 
 export interface Expected {
   sha256: string;
@@ -109,10 +112,9 @@ export class FileJobs {
     for (const id of [...this.files.keys()]) this.discard(id);
   }
 
-  private begin(id: number, tmp: string | null, final: string | undefined, mode: number | undefined): void {
-    const file: OpenFile = { fd: -1, path: tmp, direct: false, mode, hash: createHash('sha256'), size: 0 };
+  private begin(id: number, tmp: string | null | undefined, final: string | undefined, mode: number | undefined): void {
+    const file: OpenFile = { fd: -1, path: null, direct: false, mode, hash: createHash('sha256'), size: 0 };
     this.files.set(id, file);
-    if (tmp === null) return;
     if (final !== undefined) {
       try {
         file.fd = openSync(final, 'wx', mode ?? 0o600);
@@ -125,7 +127,10 @@ export class FileJobs {
           return;
         }
       }
+      tmp ??= tempName(final.slice(0, final.lastIndexOf('/')));
     }
+    if (!tmp) return;
+    file.path = tmp;
     try {
       file.fd = openSync(tmp, 'wx', mode ?? 0o600);
     } catch (err) {

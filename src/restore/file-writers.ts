@@ -49,7 +49,7 @@ interface OpenFile {
   lane: Lane;
   /** Load added so far, taken back if the file is dropped before its lane hears of it. */
   load: number;
-  tmp: string | null;
+  tmp: string | null | undefined;
   /** The final name, when the file is to be created under it (file-jobs.ts). */
   direct: string | undefined;
   /** The mode to create it with (file-jobs.ts); undefined: 0600. */
@@ -91,10 +91,11 @@ export class FileWriters {
 
   /**
    * Starts a file under its temporary name (null: only hash it), or under
-   * `direct`, its final name, if nothing has that name yet; with `mode`, it
-   * is created with that mode (file-jobs.ts).
+   * `direct`, its final name, if nothing has that name yet (with `tmp`
+   * undefined the lane makes up a temporary name if it must); with `mode`,
+   * it is created with that mode (file-jobs.ts).
    */
-  begin(tmp: string | null, direct?: string, mode?: number): number {
+  begin(tmp: string | null | undefined, direct?: string, mode?: number): number {
     const id = this.nextId++;
     if (!this.started) this.start();
     if (this.inProcess) {
@@ -285,6 +286,6 @@ export class FileWriters {
   }
 }
 
-function beginOp(id: number, tmp: string | null, direct: string | undefined, mode: number | undefined): FileOp {
+function beginOp(id: number, tmp: string | null | undefined, direct: string | undefined, mode: number | undefined): FileOp {
   return { op: 'begin', id, tmp, ...(direct === undefined ? {} : { direct: true, final: direct }), ...(mode === undefined ? {} : { mode }) };
 }

@@ -310,26 +310,26 @@ export class FsWriter {
   }
 
   private writeFile(e: ArchiveEntry, abs: string, parent: string): Promise<void> | undefined {
-    const tmp = tempName(parent);
     const mode = (e.header.mode ?? 0o644) & 0o7777;
-    // In a staging folder (mode 0700) a file may have its mode while still being written: no chmod after.
-    const id = this.staging ? this.writers.begin(tmp, abs, (mode & ~0o777) === 0 && (mode & UMASK) === 0 ? mode : undefined) : this.writers.begin(tmp);
+    // In a staging folder (mode 0700) a file is created under its own name, and may have its mode
+    // while still being written: no chmod after. Its lane makes up a temporary name if the name is taken.
+    const id = this.staging ? this.writers.begin(undefined, abs, (mode & ~0o777) === 0 && (mode & UMASK) === 0 ? mode : undefined) : this.writers.begin(tempName(parent));
     try {
       for (let next = e.nextPiece(); next !== null; next = e.nextPiece()) {
-        if (next instanceof Promise) return this.writeFileLater(e, id, abs, tmp, next);
+        if (next instanceof Promise) return this.writeFileLater(e, id, abs, next);
         this.writers.data(id, next);
-        if (this.writers.full) return this.writeFileLater(e, id, abs, tmp, null);
+        if (this.writers.full) return this.writeFileLater(e, id, abs, null);
       }
     } catch (err) {
       this.writers.abort(id);
       throw err;
     }
-    this.endFile(e, id, abs, tmp);
+    this.endFile(e, id, abs);
     return undefined;
   }
 
   /** The rest of a file whose bytes are not all here yet, or that must wait for room: `pending` is its next piece. */
-  private async writeFileLater(e: ArchiveEntry, id: number, abs: string, tmp: string, pending: Promise<Buffer> | null): Promise<void> {
+  private async writeFileLater(e: ArchiveEntry, id: number, abs: string, pending: Promise<Buffer> | null): Promise<void> {
     try {
       if (pending) this.writers.data(id, await pending);
       if (this.writers.full) await this.writers.room();
@@ -341,10 +341,10 @@ export class FsWriter {
       this.writers.abort(id);
       throw err;
     }
-    this.endFile(e, id, abs, tmp);
+    this.endFile(e, id, abs);
   }
 
-  private endFile(e: ArchiveEntry, id: number, abs: string, tmp: string): void {
+  private endFile(e: ArchiveEntry, id: number, abs: string): void {
     const m = this.meta(e);
     // -1: leave as created. In a staging folder a new file's owner is known (Staging.newFileOwner): no chown when it is the one wanted.
     const owner = this.staging?.newFileOwner;
@@ -356,7 +356,7 @@ export class FsWriter {
     const path = e.path; // not the entry: its header and record need not live until the outcome
     this.writers.endThen(id, abs, meta, expected, (o) => {
       this.inFlight.delete(abs);
-      this.fileWritten(entry, path, abs, tmp, o);
+      this.fileWritten(entry, path, abs, o);
     });
   }
 
@@ -371,7 +371,7 @@ export class FsWriter {
     if (!this.failure || entry < this.failure.entry) this.failure = { entry, error };
   }
 
-  private fileWritten(entry: number, path: string, abs: string, tmp: string, o: FileOutcome): void {
+  private fileWritten(entry: number, path: string, abs: string, o: FileOutcome): void {
     switch (o.status) {
       case 'written':
         this.files++;
@@ -384,7 +384,7 @@ export class FsWriter {
       case 'failed':
         // A name part past NAME_MAX, or a path past PATH_MAX under this folder: this entry cannot be made here.
         if (o.failure.code === 'ENAMETOOLONG') return this.recordRefusal(path, 'name too long for this file system');
-        return this.failed(entry, o.failure.stage === 'create' ? ioError('create', this.shown(o.failure.path ?? tmp), errorOf(o.failure), { path }) : ioError('write', this.shown(abs), errorOf(o.failure), { path }));
+        return this.failed(entry, o.failure.stage === 'create' ? ioError('create', this.shown(o.failure.path ?? abs), errorOf(o.failure), { path }) : ioError('write', this.shown(abs), errorOf(o.failure), { path }));
     }
   }
 
