@@ -113,27 +113,9 @@ export async function* untar(bytes: AsyncIterable<Buffer>, expected?: CatalogCur
       }
       // A directory's size field is not followed by data (tar-stream reads it that way too).
       const dataBytes = h.type === 'directory' ? 0 : h.size!;
-      let left = dataBytes;
-      const pieceLater = async (): Promise<Buffer> => {
-        const piece = await r.readSome(left);
-        if (!piece.length) throw malformed('unexpected end of data');
-        left -= piece.length;
-        return piece;
-      };
-      const nextPiece = (): Buffer | Promise<Buffer> | null => {
-        if (left === 0) return null;
-        const piece = r.readSomeNow(left);
-        if (!piece) return pieceLater();
-        left -= piece.length;
-        return piece;
-      };
-      const body: AsyncIterable<Buffer> = {
-        async *[Symbol.asyncIterator]() {
-          for (let piece = nextPiece(); piece !== null; piece = nextPiece()) yield piece;
-        },
-      };
-      yield { path, header: h, body, nextPiece, ...(record ? { expected: record } : {}) };
-      for (let piece = nextPiece(); piece !== null; piece = nextPiece()) if (piece instanceof Promise) await piece;
+      const entry = new Entry(path, h, record, r, dataBytes);
+      yield entry;
+      for (let piece = entry.nextPiece(); piece !== null; piece = entry.nextPiece()) if (piece instanceof Promise) await piece;
       if (!r.skipNow(paddingAfter(dataBytes))) await skipPadding(paddingAfter(dataBytes));
     }
     if (expected) {
@@ -144,5 +126,40 @@ export async function* untar(bytes: AsyncIterable<Buffer>, expected?: CatalogCur
     // The consumer may stop early (an error while writing): stop the source too.
     await r.close();
     await expected?.close();
+  }
+}
+
+/** An entry as untar hands it out: its body read from the shared reader (methods, not closures per entry). */
+class Entry implements ArchiveEntry {
+  constructor(
+    readonly path: string,
+    readonly header: EntryHeader,
+    readonly expected: CatalogEntry | undefined,
+    private readonly r: ByteReader,
+    /** Body bytes not yet handed out. */
+    private left: number,
+  ) {}
+
+  nextPiece(): Buffer | Promise<Buffer> | null {
+    if (this.left === 0) return null;
+    const piece = this.r.readSomeNow(this.left);
+    if (!piece) return this.pieceLater();
+    this.left -= piece.length;
+    return piece;
+  }
+
+  get body(): AsyncIterable<Buffer> {
+    return { [Symbol.asyncIterator]: () => this.pieces() };
+  }
+
+  private async *pieces(): AsyncGenerator<Buffer> {
+    for (let piece = this.nextPiece(); piece !== null; piece = this.nextPiece()) yield piece;
+  }
+
+  private async pieceLater(): Promise<Buffer> {
+    const piece = await this.r.readSome(this.left);
+    if (!piece.length) throw malformed('unexpected end of data');
+    this.left -= piece.length;
+    return piece;
   }
 }
