@@ -93,31 +93,30 @@ export class CatalogReader implements CatalogCursor, AsyncIterable<CatalogEntry>
   private async readChunk(): Promise<void> {
     const s = this.s;
     const m = manifestOf(s);
-    const fail = (code: string, what: string) => this.fail(code, what);
     this.reader ??= new ByteReader(await s.target.get(`${s.set}/${MANIFEST_NAME}`, { start: s.manifest!.catalogOffset }), (b) => this.hash.update(b));
     const r = this.reader;
     const chunkIndex = this.chunkIndex++;
     const prefix = await r.read(FRAME_PREFIX_BYTES);
-    if (prefix.length < FRAME_PREFIX_BYTES) throw fail('catalog-truncated', 'is truncated');
+    if (prefix.length < FRAME_PREFIX_BYTES) throw this.fail('catalog-truncated', 'is truncated');
     const length = prefix.readUInt32BE(0);
-    if (length > maxSealedBytes(m.chunkSize) || length < 17) throw fail('catalog-corrupt', `chunk ${chunkIndex} has an impossible length`);
+    if (length > maxSealedBytes(m.chunkSize) || length < 17) throw this.fail('catalog-corrupt', `chunk ${chunkIndex} has an impossible length`);
     const sealed = await r.read(length);
-    if (sealed.length < length) throw fail('catalog-truncated', 'is truncated');
+    if (sealed.length < length) throw this.fail('catalog-truncated', 'is truncated');
     const opened = s.keys.opener.open(CATALOG_VOLUME_INDEX, chunkIndex, sealed);
-    if (!opened) throw fail('catalog-tampered', `chunk ${chunkIndex} failed authentication`);
+    if (!opened) throw this.fail('catalog-tampered', `chunk ${chunkIndex} failed authentication`);
     if (opened.flag === ChunkFlag.endOfSet) {
-      if (!(await r.atEnd())) throw fail('catalog-corrupt', 'has bytes after its end');
-      if (r.position !== m.catalog.size || this.hash.digest('hex') !== m.catalog.sha256) throw fail('catalog-hash-mismatch', 'does not match the hash in the manifest');
-      if (chunkIndex !== m.catalog.dataChunks) throw fail('catalog-corrupt', `has ${chunkIndex} chunks, the manifest says ${m.catalog.dataChunks}`);
-      if (this.carry !== '') throw fail('catalog-corrupt', 'ends inside an entry');
+      if (!(await r.atEnd())) throw this.fail('catalog-corrupt', 'has bytes after its end');
+      if (r.position !== m.catalog.size || this.hash.digest('hex') !== m.catalog.sha256) throw this.fail('catalog-hash-mismatch', 'does not match the hash in the manifest');
+      if (chunkIndex !== m.catalog.dataChunks) throw this.fail('catalog-corrupt', `has ${chunkIndex} chunks, the manifest says ${m.catalog.dataChunks}`);
+      if (this.carry !== '') throw this.fail('catalog-corrupt', 'ends inside an entry');
       this.ended = true;
       this.text = '';
       return;
     }
-    if (opened.flag !== ChunkFlag.data) throw fail('catalog-corrupt', `chunk ${chunkIndex} has the wrong role`);
+    if (opened.flag !== ChunkFlag.data) throw this.fail('catalog-corrupt', `chunk ${chunkIndex} has the wrong role`);
     const plain = payloadPlaintext(opened.codec, opened.data, m.chunkSize);
-    if (!plain) throw fail('catalog-corrupt', `chunk ${chunkIndex} does not decompress`);
-    if (this.shortSeen) throw fail('catalog-corrupt', `chunk ${chunkIndex - 1} is short but is not the last`);
+    if (!plain) throw this.fail('catalog-corrupt', `chunk ${chunkIndex} does not decompress`);
+    if (this.shortSeen) throw this.fail('catalog-corrupt', `chunk ${chunkIndex - 1} is short but is not the last`);
     this.shortSeen = plain.length < m.chunkSize;
     // Only the new text is searched: searching the carried part on every chunk is quadratic in a long line.
     const text = this.utf8.write(plain);
@@ -130,7 +129,7 @@ export class CatalogReader implements CatalogCursor, AsyncIterable<CatalogEntry>
       this.carry = text.slice(lastEnd + 1);
     }
     this.at = 0;
-    if (this.carry.length > MAX_ENTRY_CHARS) throw fail('catalog-corrupt', `entry ${this.lineNumber + countLines(this.text) + 1} is longer than ${MAX_ENTRY_CHARS} characters`);
+    if (this.carry.length > MAX_ENTRY_CHARS) throw this.fail('catalog-corrupt', `entry ${this.lineNumber + countLines(this.text) + 1} is longer than ${MAX_ENTRY_CHARS} characters`);
   }
 
   private fail(code: string, what: string): IntegrityError {

@@ -311,25 +311,27 @@ export class FsWriter {
 
   private writeFile(e: ArchiveEntry, abs: string, parent: string): Promise<void> | undefined {
     const mode = (e.header.mode ?? 0o644) & 0o7777;
-    // In a staging folder (mode 0700) a file is created under its own name, and may have its mode
-    // while still being written: no chmod after. Its lane makes up a temporary name if the name is taken.
-    const id = this.staging ? this.writers.begin(undefined, abs, (mode & ~0o777) === 0 && (mode & UMASK) === 0 ? mode : undefined) : this.writers.begin(tempName(parent));
+    // In a staging folder (mode 0700) a file is created under its own name (its lane makes up a temporary
+    // one if that is taken), with its mode when the umask leaves it whole and no set-id bit needs a chmod
+    // after the chown: it may have that mode while still being written.
+    const modeAtCreation = (mode & ~0o777) === 0 && (mode & UMASK) === 0 ? mode : undefined;
+    const id = this.staging ? this.writers.begin(undefined, abs, modeAtCreation) : this.writers.begin(tempName(parent));
     try {
       for (let next = e.nextPiece(); next !== null; next = e.nextPiece()) {
-        if (next instanceof Promise) return this.writeFileLater(e, id, abs, next);
+        if (next instanceof Promise) return this.writeFileLater(e, id, abs, mode, next);
         this.writers.data(id, next);
-        if (this.writers.full) return this.writeFileLater(e, id, abs, null);
+        if (this.writers.full) return this.writeFileLater(e, id, abs, mode, null);
       }
     } catch (err) {
       this.writers.abort(id);
       throw err;
     }
-    this.endFile(e, id, abs);
+    this.endFile(e, id, abs, mode);
     return undefined;
   }
 
   /** The rest of a file whose bytes are not all here yet, or that must wait for room: `pending` is its next piece. */
-  private async writeFileLater(e: ArchiveEntry, id: number, abs: string, pending: Promise<Buffer> | null): Promise<void> {
+  private async writeFileLater(e: ArchiveEntry, id: number, abs: string, mode: number, pending: Promise<Buffer> | null): Promise<void> {
     try {
       if (pending) this.writers.data(id, await pending);
       if (this.writers.full) await this.writers.room();
@@ -341,15 +343,15 @@ export class FsWriter {
       this.writers.abort(id);
       throw err;
     }
-    this.endFile(e, id, abs);
+    this.endFile(e, id, abs, mode);
   }
 
-  private endFile(e: ArchiveEntry, id: number, abs: string): void {
+  private endFile(e: ArchiveEntry, id: number, abs: string, mode: number): void {
     const m = this.meta(e);
     // -1: leave as created. In a staging folder a new file's owner is known (Staging.newFileOwner): no chown when it is the one wanted.
     const owner = this.staging?.newFileOwner;
     const chown = this.asRoot && !(owner && owner.uid === m.uid && owner.gid === m.gid);
-    const meta = { mode: (e.header.mode ?? 0o644) & 0o7777, uid: chown ? m.uid : -1, gid: chown ? m.gid : -1, mtimeMs: m.mtime ? m.mtime.getTime() : null };
+    const meta = { mode, uid: chown ? m.uid : -1, gid: chown ? m.gid : -1, mtimeMs: m.mtime ? m.mtime.getTime() : null };
     const expected = e.expected ? { sha256: e.expected.sha256 ?? '', size: e.expected.size } : null;
     this.inFlight.add(abs);
     const entry = this.entries++;
