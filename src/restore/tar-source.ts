@@ -84,13 +84,18 @@ export async function* tarBytesFromVolumes(s: OpenedSet, work: ChunkWork): Async
     const name = volumeName(index);
     const it = readVolumeChunks(s.target, { set: s.set, setId: s.setId, name, index, firstChunk: nextChunk }, s.keys);
     let r: IteratorResult<DataChunk, VolumeEnd>;
-    while (!(r = await it.next()).done) {
-      const c = r.value;
-      // Only the set's last chunk may be shorter than the chunk size.
-      if (shortSeen) throw new IntegrityError('chunk-corrupt', `${shortSeen} is shorter than the chunk size but is not the last`, { where: { set: s.set, volume: name, chunk: c.chunkIndex } });
-      const plain = await plainOf(s, work, name, c);
-      if (plain.length < c.chunkSize) shortSeen = `${name}: chunk ${c.chunkIndex}`;
-      yield plain;
+    try {
+      while (!(r = await it.next()).done) {
+        const c = r.value;
+        // Only the set's last chunk may be shorter than the chunk size.
+        if (shortSeen) throw new IntegrityError('chunk-corrupt', `${shortSeen} is shorter than the chunk size but is not the last`, { where: { set: s.set, volume: name, chunk: c.chunkIndex } });
+        const plain = await plainOf(s, work, name, c);
+        if (plain.length < c.chunkSize) shortSeen = `${name}: chunk ${c.chunkIndex}`;
+        yield plain;
+      }
+    } finally {
+      // Stopped early, or a chunk failed here: the volume is closed now, not by the garbage collector.
+      await it.return(undefined as never);
     }
     if (r.value.endsSet) return;
     nextChunk = r.value.nextChunk;
