@@ -6,13 +6,14 @@
  */
 import type { FileJobs, FileOp, FileOutcome } from './file-jobs.js';
 
-/** `lane` and `load` are the sender's, handed back in the reply so it knows which lane has that much less to do. */
-export type FileBatch = { lane: number; load: number; ops: string; buffers: ArrayBuffer[]; bytes: number } | { close: true };
+/** `lane`, `load` and `files` are the sender's, handed back in the reply so it knows which lane has that much less to do. */
+export type FileBatch = { lane: number; load: number; files: number; ops: string; buffers: ArrayBuffer[]; bytes: number } | { close: true };
 
 export type WriterReply =
   | {
       lane: number;
       load: number;
+      files: number;
       outcomes: FileOutcome[];
       /** Data bytes of the batch, now written (or dropped). */
       bytes: number;
@@ -32,5 +33,5 @@ export function runFileBatch(jobs: FileJobs, batch: FileBatch): WriterReply {
     const o = jobs.run(op, buffers);
     if (o) outcomes.push(o);
   }
-  return { lane: batch.lane, load: batch.load, outcomes, bytes: batch.bytes, buffers: batch.buffers };
+  return { lane: batch.lane, load: batch.load, files: batch.files, outcomes, bytes: batch.bytes, buffers: batch.buffers };
 }

@@ -3,7 +3,10 @@
  * restoring many small files keeps every core busy in the kernel and the
  * hashing is off the main thread. A file goes to the lane with the least
  * work queued when it begins (bytes, and a fixed cost per file), so a few
- * large files spread as evenly as many small ones; callers that need two
+ * large files spread as evenly as many small ones; except that a folder's
+ * files stay on one lane while it is not far ahead, as two lanes creating
+ * files in one folder wait on its lock (and spin, burning CPU, while the
+ * other holds it); callers that need two
  * files in order (fs-writer.ts: the same name twice) wait for the first to
  * settle. A file travels as begin / data... / end ops (file-jobs.ts), in batches
  * (file-batch.ts): when a batch is full, or once the caller yields. What is
@@ -18,13 +21,21 @@ import { FileJobs } from './file-jobs.js';
 import type { Expected, FileMeta, FileOp, FileOutcome } from './file-jobs.js';
 import type { WriterReply } from './file-batch.js';
 
-const MAX_FILES_IN_FLIGHT = 256;
+/** Several folders of small files: the lanes can be in different ones (AFFINITY_FILES). */
+const MAX_FILES_IN_FLIGHT = 1024;
 const MAX_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
 /** A batch is sent once it holds this many bytes or ops. */
 const BATCH_BYTES = 1024 * 1024;
 const BATCH_OPS = 256;
 /** What a file costs a lane besides its bytes (open, rename, metadata), counted as this many bytes. */
 const FILE_COST = 64 * 1024;
+/**
+ * A folder's files stay on the lane its first one went to while that lane
+ * is at most this many files and bytes ahead of the least loaded one: two
+ * lanes creating files in one folder queue on its lock.
+ */
+const AFFINITY_FILES = MAX_FILES_IN_FLIGHT / 2;
+const AFFINITY_BYTES = MAX_BYTES_IN_FLIGHT / 2;
 
 interface Lane {
   index: number;
@@ -32,6 +43,9 @@ interface Lane {
   /** Work given to the lane and not yet acknowledged, in bytes (FILE_COST per file); `batchLoad` of it is still here. */
   load: number;
   batchLoad: number;
+  /** Files given to the lane and not yet acknowledged; `batchFiles` of them are still here. */
+  files: number;
+  batchFiles: number;
   batch: FileOp[];
   /** The batch's data, packed piece after piece (a piece that does not fit is split across two). */
   buffers: ArrayBuffer[];
@@ -73,6 +87,9 @@ export class FileWriters {
   private flushScheduled = false;
   /** Batch buffers the threads gave back, for reuse. */
   private readonly freeBuffers: ArrayBuffer[] = [];
+  /** The folder of the last file begun with a name, and the lane it went to. */
+  private lastFolder = '';
+  private lastFolderLane: Lane | undefined;
 
   private started = false;
   /** Each lane's acknowledgement of close, once asked. */
@@ -85,7 +102,7 @@ export class FileWriters {
   private start(): void {
     this.started = true;
     const channels = this.work?.fileLanes((r) => this.replied(r as WriterReply), (err) => this.fail(err)) ?? [];
-    for (const channel of channels) this.lanes.push({ index: this.lanes.length, channel, load: 0, batchLoad: 0, batch: [], buffers: [], packed: -1, batchBytes: 0 });
+    for (const channel of channels) this.lanes.push({ index: this.lanes.length, channel, load: 0, batchLoad: 0, files: 0, batchFiles: 0, batch: [], buffers: [], packed: -1, batchBytes: 0 });
     if (!this.lanes.length) this.inProcess = new FileJobs();
   }
 
@@ -102,10 +119,25 @@ export class FileWriters {
       this.inProcess.run(beginOp(id, tmp, direct, mode), []);
       return id;
     }
-    const lane = this.lanes.reduce((least, l) => (l.load < least.load ? l : least));
+    const lane = this.laneFor(direct ?? tmp);
     this.addLoad(lane, FILE_COST);
+    lane.files++;
+    lane.batchFiles++;
     this.open.set(id, { lane, load: FILE_COST, tmp, direct, mode, data: [], streaming: false });
     return id;
+  }
+
+  /** The lane of the folder `path` is in (see AFFINITY_FILES), or the least loaded one. */
+  private laneFor(path: string | null | undefined): Lane {
+    const least = this.lanes.reduce((l, m) => (m.load < l.load ? m : l));
+    if (!path) return least;
+    const slash = path.lastIndexOf('/');
+    const kept = this.lastFolderLane;
+    if (slash === this.lastFolder.length && path.startsWith(this.lastFolder)) {
+      if (kept && kept.files - least.files < AFFINITY_FILES && bytesOf(kept) - bytesOf(least) < AFFINITY_BYTES) return kept;
+    } else this.lastFolder = path.slice(0, slash);
+    this.lastFolderLane = least;
+    return least;
   }
 
   /** Queues bytes of the file; the piece is copied, so the caller's buffer stays its own. */
@@ -167,7 +199,11 @@ export class FileWriters {
     const file = this.open.get(id);
     this.open.delete(id);
     if (file?.streaming) this.queue(file.lane, { op: 'abort', id });
-    else if (file) this.addLoad(file.lane, -file.load);
+    else if (file) {
+      this.addLoad(file.lane, -file.load);
+      file.lane.files--;
+      file.lane.batchFiles--;
+    }
   }
 
   /** Whether room() would wait (or throw): callers check first, as an async call costs even when it returns at once. */
@@ -242,8 +278,9 @@ export class FileWriters {
     }
     // One transfer per batch, not per piece: transferring an ArrayBuffer costs far more than copying a
     // few KiB; and a JSON string crosses threads at about twice the speed of the same objects.
-    lane.channel.post({ lane: lane.index, load: lane.batchLoad, ops: JSON.stringify(lane.batch), buffers: lane.buffers, bytes: lane.batchBytes }, lane.buffers);
+    lane.channel.post({ lane: lane.index, load: lane.batchLoad, files: lane.batchFiles, ops: JSON.stringify(lane.batch), buffers: lane.buffers, bytes: lane.batchBytes }, lane.buffers);
     lane.batchLoad = 0;
+    lane.batchFiles = 0;
     lane.batch = [];
     lane.buffers = [];
     lane.packed = -1;
@@ -256,7 +293,9 @@ export class FileWriters {
       return;
     }
     this.bytesInFlight -= r.bytes;
-    this.lanes[r.lane]!.load -= r.load;
+    const lane = this.lanes[r.lane]!;
+    lane.load -= r.load;
+    lane.files -= r.files;
     for (const b of r.buffers) if (this.freeBuffers.length < MAX_BYTES_IN_FLIGHT / BATCH_BYTES) this.freeBuffers.push(b);
     for (const o of r.outcomes) this.settle(o);
     this.wakeUp();
@@ -284,6 +323,11 @@ export class FileWriters {
     this.waiting = [];
     for (const w of waiting) w();
   }
+}
+
+/** Data bytes given to the lane and not yet acknowledged. */
+function bytesOf(lane: Lane): number {
+  return lane.load - lane.files * FILE_COST;
 }
 
 function beginOp(id: number, tmp: string | null | undefined, direct: string | undefined, mode: number | undefined): FileOp {

@@ -9,7 +9,11 @@ import { describe, expect, test } from 'vitest';
 import { FileWriters as ThreadedWriters } from '../../dist/restore/file-writers.js';
 import { chunkWork } from '../../dist/parallel/pool.js';
 import { FileWriters } from '../../src/restore/file-writers.js';
-import type { FileOutcome } from '../../src/restore/file-jobs.js';
+import { FileJobs } from '../../src/restore/file-jobs.js';
+import type { FileOp, FileOutcome } from '../../src/restore/file-jobs.js';
+import { runFileBatch } from '../../src/restore/file-batch.js';
+import type { FileBatch } from '../../src/restore/file-batch.js';
+import type { ChunkWork } from '../../src/parallel/pool.js';
 import { seededRandom, withTempDir } from './helpers.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -137,5 +141,75 @@ describe.each([
       } finally {
         await w.close();
       }
+    }));
+});
+
+/**
+ * Lanes that run each batch in-process, a turn later, and record which lane
+ * was handed which file: where files go, without threads.
+ */
+function recordingLanes(count: number) {
+  const laneOf = new Map<string, number>();
+  let onReply: (r: unknown) => void = () => {};
+  const jobs = Array.from({ length: count }, () => new FileJobs());
+  const work = {
+    parallelism: count,
+    fileLanes(reply: (r: unknown) => void) {
+      onReply = reply;
+      return jobs.map((j, index) => ({
+        post(message: unknown) {
+          const batch = message as FileBatch;
+          if (!('close' in batch)) for (const op of JSON.parse(batch.ops) as FileOp[]) if ((op.op === 'file' || op.op === 'begin') && op.final) laneOf.set(op.final, index);
+          setImmediate(() => onReply(runFileBatch(j, batch)));
+        },
+      }));
+    },
+    releaseFileLanes() {},
+  } as unknown as ChunkWork;
+  return { writers: new FileWriters(work), laneOf };
+}
+
+describe('FileWriters: which lane writes a file', () => {
+  const writeIn = (w: FileWriters, dir: string, names: string[], bytes: number) =>
+    names.map((name) => {
+      const id = w.begin(undefined, join(dir, name));
+      w.data(id, Buffer.alloc(bytes, 1));
+      return w.end(id, join(dir, name), meta(), null);
+    });
+  const lanesOf = (laneOf: Map<string, number>, dir: string) => new Set([...laneOf].filter(([path]) => path.startsWith(`${dir}/`)).map(([, lane]) => lane));
+
+  test("a folder's small files go to one lane, the next folder's to the other, so two lanes seldom create files in one folder at once", () =>
+    withTempDir('fw', async (dir) => {
+      const { writers, laneOf } = recordingLanes(2);
+      const folders = ['a', 'b', 'c', 'd'].map((f) => join(dir, f));
+      for (const f of folders) await mkdir(f);
+      try {
+        const outcomes = folders.flatMap((f) => writeIn(writers, f, Array.from({ length: 50 }, (_, i) => `f${i}`), 2000));
+        await writers.settled();
+        for (const o of await Promise.all(outcomes)) expect(o.status).toBe('written');
+      } finally {
+        await writers.close();
+      }
+      const lanes = folders.map((f) => [...lanesOf(laneOf, f)]);
+      for (const l of lanes) expect(l).toHaveLength(1);
+      expect(new Set(lanes.flat())).toEqual(new Set([0, 1]));
+    }));
+
+  test('large files in one folder, and a folder with more files than half the bound in flight, still use both lanes', () =>
+    withTempDir('fw', async (dir) => {
+      const { writers, laneOf } = recordingLanes(2);
+      const [large, many] = [join(dir, 'large'), join(dir, 'many')];
+      await mkdir(large);
+      await mkdir(many);
+      try {
+        const outcomes = [...writeIn(writers, large, ['x', 'y', 'z'], 6 * 1024 * 1024), ...writeIn(writers, many, Array.from({ length: 600 }, (_, i) => `f${i}`), 10)];
+        await writers.settled();
+        for (const o of await Promise.all(outcomes)) expect(o.status).toBe('written');
+      } finally {
+        await writers.close();
+      }
+      expect(lanesOf(laneOf, large)).toEqual(new Set([0, 1]));
+      expect(lanesOf(laneOf, many)).toEqual(new Set([0, 1]));
+      expect((await readdir(many)).length).toBe(600);
     }));
 });
