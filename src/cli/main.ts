@@ -9,14 +9,7 @@ import { VERSION } from '../version.js';
 import { makeContext } from './context.js';
 import type { CommonFlags, Context } from './context.js';
 import { errorJson, printError, printJson } from './output.js';
-import { keygen } from './commands/keygen.js';
-import { backup } from './commands/backup.js';
-import { list } from './commands/list.js';
-import { ls } from './commands/ls.js';
-import { verify } from './commands/verify.js';
-import { restore } from './commands/restore.js';
-import { impact } from './commands/impact.js';
-import { drill } from './commands/drill.js';
+// Each command's modules load when it runs: a restore does not wait for the backup's to load.
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -59,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     .description('Create an identity file (mode 0600) and FILE.pub, and print the public key.\n\n  coffer keygen --out ~/.coffer/ops\n  coffer keygen --out ~/.coffer/ops --passphrase-file ~/.coffer/pass   # protect it at rest')
     .requiredOption('--out <file>', 'identity file to create (FILE.pub is written beside it)')
     .option('--passphrase-file <file>', 'protect the identity with this passphrase (or COFFER_PASSPHRASE)')
-    .action(run((c, _args, flags) => keygen(flags, c)));
+    .action(run(async (c, _args, flags) => (await import('./commands/keygen.js')).keygen(flags, c)));
 
   common(program.command('backup'))
     .summary('back up directories into encrypted volumes')
@@ -76,12 +69,12 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--compress <codec>', 'per-chunk compression (default zstd; none with --pad)').choices(['zstd', 'deflate', 'none']))
     .option('--workers <n>', 'worker threads for compression (default: one per core; 0: none)')
     .option('--pad', 'store every chunk at the same length, so volumes do not show how compressible the data is')
-    .action(run((c, args, flags) => backup(args, flags, c)));
+    .action(run(async (c, args, flags) => (await import('./commands/backup.js')).backup(args, flags, c)));
 
   common(program.command('list'))
     .summary('list the sets in a target (no key needed)')
     .argument('<target>')
-    .action(run((c, args) => list(args[0]!, c)));
+    .action(run(async (c, args) => (await import('./commands/list.js')).list(args[0]!, c)));
 
   const withSet = (name: string) => {
     const cmd = program.command(name).argument('<target>').argument('[set]', 'set id (default: the newest complete set)');
@@ -92,12 +85,12 @@ export async function main(argv: string[]): Promise<number> {
   withSet('ls')
     .summary("list a set's files (needs a key)")
     .option('--include <glob>', 'only entries matching this glob (repeatable)', collect)
-    .action(run((c, args, flags) => ls(args[0]!, args[1], flags, c)));
+    .action(run(async (c, args, flags) => (await import('./commands/ls.js')).ls(args[0]!, args[1], flags, c)));
 
   parallel(withSet('verify'))
     .summary('check a set: without a key its signature and volumes, with a key every chunk and file')
     .description('Verify a set.\n\n  coffer verify /mnt/backup --trust ops.pub        # no key: signature, sizes, hashes\n  coffer verify /mnt/backup --identity ops          # also authenticates and re-hashes every file')
-    .action(run((c, args, flags) => verify(args[0]!, args[1], flags, c)));
+    .action(run(async (c, args, flags) => (await import('./commands/verify.js')).verify(args[0]!, args[1], flags, c)));
 
   parallel(withSet('restore'))
     .summary('restore a set, or some of its files, into a directory')
@@ -105,19 +98,19 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption('--to <dir>', 'directory to restore into')
     .option('--include <glob>', 'only entries matching this glob (repeatable)', collect)
     .option('--volumes-only', 'ignore the manifest and restore from the volumes alone')
-    .action(run((c, args, flags) => restore(args[0]!, args[1], flags, c)));
+    .action(run(async (c, args, flags) => (await import('./commands/restore.js')).restore(args[0]!, args[1], flags, c)));
 
   withSet('impact')
     .summary('list the files held by lost volumes')
     .requiredOption('--lost <n,...>', 'numbers of the lost volumes, e.g. 3 or 2,5')
-    .action(run((c, args, flags) => impact(args[0]!, args[1], flags, c)));
+    .action(run(async (c, args, flags) => (await import('./commands/impact.js')).impact(args[0]!, args[1], flags, c)));
 
   parallel(withSet('drill'))
     .summary('verify, restore to scratch space and report: a DR drill')
     .option('--against <dir>', 'compare the restored files with this live directory')
     .option('--scratch <dir>', 'restore into a new folder inside this directory instead of the system temporary directory')
     .option('--keep', 'keep the restored files')
-    .action(run((c, args, flags) => drill(args[0]!, args[1], flags, c)));
+    .action(run(async (c, args, flags) => (await import('./commands/drill.js')).drill(args[0]!, args[1], flags, c)));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

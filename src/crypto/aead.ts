@@ -5,7 +5,6 @@
  * it against. `open` returns plaintext only after the tag verified.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { gcm } from '@noble/ciphers/aes.js';
 
 export const KEY_BYTES = 32;
 export const NONCE_BYTES = 12;
@@ -89,28 +88,3 @@ function inSlices(data: Uint8Array, transform: (slice: Uint8Array) => Buffer): v
     data.set(out, at);
   }
 }
-
-export const nobleAead: Aead = {
-  name: '@noble/ciphers gcm',
-  seal(key, nonce, plaintext, aad) {
-    return Buffer.from(gcm(key, nonce, aad).encrypt(plaintext));
-  },
-  sealInPlace(key, nonce, data, aad) {
-    const sealed = gcm(key, nonce, aad).encrypt(data);
-    data.set(sealed.subarray(0, data.length));
-    return Buffer.from(sealed.subarray(data.length));
-  },
-  open(key, nonce, sealed, aad) {
-    try {
-      return Buffer.from(gcm(key, nonce, aad).decrypt(sealed));
-    } catch {
-      return undefined;
-    }
-  },
-  openInPlace(key, nonce, sealed, aad) {
-    const plain = this.open(key, nonce, sealed, aad);
-    if (!plain) return undefined;
-    sealed.set(plain);
-    return sealed.subarray(0, plain.length);
-  },
-};

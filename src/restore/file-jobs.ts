@@ -64,7 +64,7 @@ export interface SyscallFailure {
 }
 
 export type FileOutcome =
-  | { id: number; status: 'written'; size: number; sha256: string }
+  | { id: number; status: 'written'; size: number }
   | { id: number; status: 'is-directory' }
   | { id: number; status: 'mismatch' }
   | { id: number; status: 'failed'; failure: SyscallFailure };
@@ -163,7 +163,7 @@ export class FileJobs {
     }
     if (f.path === null) {
       this.files.delete(id);
-      return { id, status: 'written', size: f.size, sha256 };
+      return { id, status: 'written', size: f.size };
     }
     try {
       if (meta.uid !== -1 || meta.gid !== -1) fchownSync(f.fd, meta.uid, meta.gid);
@@ -182,7 +182,7 @@ export class FileJobs {
       return this.fail(id, failureOf('write', err));
     }
     this.files.delete(id);
-    return { id, status: 'written', size: f.size, sha256 };
+    return { id, status: 'written', size: f.size };
   }
 
   private fail(id: number, failure: SyscallFailure): FileOutcome {

@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { KEY_BYTES, NONCE_BYTES, nobleAead, nodeAead } from '../../src/crypto/aead.js';
+import { KEY_BYTES, NONCE_BYTES, nodeAead } from '../../src/crypto/aead.js';
+import { nobleAead } from '../../src/crypto/noble-aead.js';
 import type { Aead } from '../../src/crypto/aead.js';
 import { seededRandom } from './helpers.js';
 

@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { ChunkSealer } from '../../src/backup/encrypt.js';
-import { nobleAead, nodeAead } from '../../src/crypto/aead.js';
+import { nodeAead } from '../../src/crypto/aead.js';
+import { nobleAead } from '../../src/crypto/noble-aead.js';
 import { chunkAad, chunkNonce, ChunkFlag, Codec, END_FRAME_BYTES, FRAME_PREFIX_BYTES } from '../../src/format/chunk.js';
 import { newSetId } from '../../src/format/set-id.js';
 import { ChunkOpener } from '../../src/restore/decrypt.js';

@@ -117,7 +117,7 @@ describe.each([
         const id = w.begin(null);
         w.data(id, Buffer.from('tampered'));
         const bad = w.end(id, join(dir, 'bad'), meta(), { sha256: sha(Buffer.from('original')), size: 8 });
-        expect(await good).toEqual({ id: 0, status: 'written', size: 2 * 1024 * 1024 + 1, sha256: sha(Buffer.concat([Buffer.from('a'), Buffer.alloc(2 * 1024 * 1024, 2)])) });
+        expect(await good).toEqual({ id: 0, status: 'written', size: 2 * 1024 * 1024 + 1 });
         expect((await bad).status).toBe('mismatch');
       } finally {
         await w.close();
