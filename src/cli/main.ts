@@ -9,9 +9,16 @@ import { VERSION } from '../version.js';
 import { makeContext } from './context.js';
 import type { CommonFlags, Context } from './context.js';
 import { errorJson, printError, printJson } from './output.js';
+import { startWorkersEarly } from '../parallel/early-workers.js';
 // Each command's modules load when it runs: a restore does not wait for the backup's to load.
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** For a command about to need worker threads: starts them while it loads (a --workers the command will refuse starts none). */
+function workersEarly(flags: { workers?: string }): void {
+  if (flags.workers === undefined) startWorkersEarly();
+  else if (/^\d{1,3}$/.test(flags.workers)) startWorkersEarly(Number(flags.workers));
+}
 
 function common(cmd: Command): Command {
   return cmd
@@ -69,7 +76,12 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--compress <codec>', 'per-chunk compression (default zstd; none with --pad)').choices(['zstd', 'deflate', 'none']))
     .option('--workers <n>', 'worker threads for compression (default: one per core; 0: none)')
     .option('--pad', 'store every chunk at the same length, so volumes do not show how compressible the data is')
-    .action(run(async (c, args, flags) => (await import('./commands/backup.js')).backup(args, flags, c)));
+    .action(
+      run(async (c, args, flags) => {
+        workersEarly(flags);
+        return (await import('./commands/backup.js')).backup(args, flags, c);
+      }),
+    );
 
   common(program.command('list'))
     .summary('list the sets in a target (no key needed)')
@@ -90,7 +102,13 @@ export async function main(argv: string[]): Promise<number> {
   parallel(withSet('verify'))
     .summary('check a set: without a key its signature and volumes, with a key every chunk and file')
     .description('Verify a set.\n\n  coffer verify /mnt/backup --trust ops.pub        # no key: signature, sizes, hashes\n  coffer verify /mnt/backup --identity ops          # also authenticates and re-hashes every file')
-    .action(run(async (c, args, flags) => (await import('./commands/verify.js')).verify(args[0]!, args[1], flags, c)));
+    .action(
+      run(async (c, args, flags: { identity?: string[]; passphraseFile?: string; workers?: string }) => {
+        // Only with a key does verify decrypt (as keys.ts readOptionalKeySource decides); without, it uses no threads.
+        if (flags.identity?.length || flags.passphraseFile !== undefined || process.env.COFFER_PASSPHRASE !== undefined) workersEarly(flags);
+        return (await import('./commands/verify.js')).verify(args[0]!, args[1], flags as never, c);
+      }),
+    );
 
   parallel(withSet('restore'))
     .summary('restore a set, or some of its files, into a directory')
@@ -98,7 +116,12 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption('--to <dir>', 'directory to restore into')
     .option('--include <glob>', 'only entries matching this glob (repeatable)', collect)
     .option('--volumes-only', 'ignore the manifest and restore from the volumes alone')
-    .action(run(async (c, args, flags) => (await import('./commands/restore.js')).restore(args[0]!, args[1], flags, c)));
+    .action(
+      run(async (c, args, flags) => {
+        workersEarly(flags);
+        return (await import('./commands/restore.js')).restore(args[0]!, args[1], flags, c);
+      }),
+    );
 
   withSet('impact')
     .summary('list the files held by lost volumes')
@@ -110,7 +133,12 @@ export async function main(argv: string[]): Promise<number> {
     .option('--against <dir>', 'compare the restored files with this live directory')
     .option('--scratch <dir>', 'restore into a new folder inside this directory instead of the system temporary directory')
     .option('--keep', 'keep the restored files')
-    .action(run(async (c, args, flags) => (await import('./commands/drill.js')).drill(args[0]!, args[1], flags, c)));
+    .action(
+      run(async (c, args, flags) => {
+        workersEarly(flags);
+        return (await import('./commands/drill.js')).drill(args[0]!, args[1], flags, c);
+      }),
+    );
 
   try {
     await program.parseAsync(argv, { from: 'user' });

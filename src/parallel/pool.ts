@@ -9,9 +9,8 @@
  * jobs run in-process.
  */
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { WORKER_SCRIPT, defaultWorkers, takeEarlyWorkers } from './early-workers.js';
 import { asBuffer, isWhole, owned, runChunkJob } from './chunk-jobs.js';
 import type { ChunkJob, ChunkResult, DecodeFailure, DecodeJob, SealJob } from './chunk-jobs.js';
 import type { DataFrameParams } from '../restore/decrypt.js';
@@ -54,16 +53,14 @@ export interface Sealed {
   spent: Buffer;
 }
 
-const WORKER_SCRIPT = new URL('./chunk-worker.js', import.meta.url);
-
-export function defaultWorkers(): number {
-  return availableParallelism();
-}
+export { defaultWorkers };
 
 export function chunkWork(workers: number = defaultWorkers()): ChunkWork {
-  const script = fileURLToPath(WORKER_SCRIPT);
-  if (workers <= 0 || !existsSync(script)) return inProcess();
-  return new WorkerPool(script, workers);
+  if (workers <= 0 || !existsSync(WORKER_SCRIPT)) {
+    takeEarlyWorkers(0);
+    return inProcess();
+  }
+  return new WorkerPool(WORKER_SCRIPT, workers);
 }
 
 function inProcess(): ChunkWork {
@@ -113,10 +110,11 @@ class WorkerPool implements ChunkWork {
     this.parallelism = size;
   }
 
-  /** Workers start on first use, so a command that fails early never waits for threads. */
+  /** Workers start on first use (or were started early: early-workers.ts), so a command that fails early never waits for threads. */
   private start(): void {
+    const started = takeEarlyWorkers(this.parallelism);
     for (let i = 0; i < this.parallelism; i++) {
-      const w = new Worker(this.script);
+      const w = started[i] ?? new Worker(this.script);
       w.on('message', (m: { id: number; result?: ChunkResult; error?: string } | { files: unknown }) => {
         if ('files' in m) this.onFileReply?.(m.files);
         else this.done(w, m);
