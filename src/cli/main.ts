@@ -8,6 +8,7 @@ import { CofferError, ExitCode, TargetError, UsageError, failureEvent } from '..
 import { VERSION } from '../version.js';
 import { makeContext } from './context.js';
 import type { CommonFlags, Context } from './context.js';
+import type { SetFlags } from './open.js';
 import { errorJson, printError, printJson } from './output.js';
 import { startWorkersEarly } from '../parallel/early-workers.js';
 // Each command's modules load when it runs: a restore does not wait for the backup's to load.
@@ -103,10 +104,10 @@ export async function main(argv: string[]): Promise<number> {
     .summary('check a set: without a key its signature and volumes, with a key every chunk and file')
     .description('Verify a set.\n\n  coffer verify /mnt/backup --trust ops.pub        # no key: signature, sizes, hashes\n  coffer verify /mnt/backup --identity ops          # also authenticates and re-hashes every file')
     .action(
-      run(async (c, args, flags: { identity?: string[]; passphraseFile?: string; workers?: string }) => {
+      run(async (c, args, flags: SetFlags) => {
         // Only with a key does verify decrypt (as keys.ts readOptionalKeySource decides); without, it uses no threads.
         if (flags.identity?.length || flags.passphraseFile !== undefined || process.env.COFFER_PASSPHRASE !== undefined) workersEarly(flags);
-        return (await import('./commands/verify.js')).verify(args[0]!, args[1], flags as never, c);
+        return (await import('./commands/verify.js')).verify(args[0]!, args[1], flags, c);
       }),
     );
 
