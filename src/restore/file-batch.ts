@@ -4,7 +4,7 @@
  * and the buffers handed back for reuse). `close` finishes nothing more:
  * files still open are closed and unlinked.
  */
-import type { FileJobs, FileOp, FileOutcome } from './file-jobs.js';
+import type { FileJobs, FileOp, FileOutcome, SmallFileOp } from './file-jobs.js';
 
 /** `lane`, `load` and `files` are the sender's, handed back in the reply so it knows which lane has that much less to do. */
 export type FileBatch = { lane: number; load: number; files: number; ops: string; buffers: ArrayBuffer[]; bytes: number } | { close: true };
@@ -29,8 +29,8 @@ export function runFileBatch(jobs: FileJobs, batch: FileBatch): WriterReply {
   const outcomes: FileOutcome[] = [];
   const buffers = batch.buffers.map((b) => new Uint8Array(b));
   // A JSON string crosses threads at about twice the speed of the same objects.
-  for (const op of JSON.parse(batch.ops) as FileOp[]) {
-    const o = jobs.run(op, buffers);
+  for (const op of JSON.parse(batch.ops) as (FileOp | SmallFileOp)[]) {
+    const o = Array.isArray(op) ? jobs.runSmallFile(op, buffers) : jobs.run(op, buffers);
     if (o) outcomes.push(o);
   }
   return { lane: batch.lane, load: batch.load, files: batch.files, outcomes, bytes: batch.bytes, buffers: batch.buffers };

@@ -18,7 +18,7 @@
  */
 import type { ChunkWork, FileLane } from '../parallel/pool.js';
 import { FileJobs } from './file-jobs.js';
-import type { Expected, FileMeta, FileOp, FileOutcome } from './file-jobs.js';
+import type { Expected, FileMeta, FileOp, FileOutcome, SmallFileOp } from './file-jobs.js';
 import type { WriterReply } from './file-batch.js';
 
 /** Several folders of small files: the lanes can be in different ones (AFFINITY_FILES). */
@@ -46,7 +46,7 @@ interface Lane {
   /** Files given to the lane and not yet acknowledged; `batchFiles` of them are still here. */
   files: number;
   batchFiles: number;
-  batch: FileOp[];
+  batch: (FileOp | SmallFileOp)[];
   /** The batch's data, packed piece after piece (a piece that does not fit is split across two). */
   buffers: ArrayBuffer[];
   /** Bytes used in the last buffer; -1 when there is none yet. */
@@ -55,7 +55,7 @@ interface Lane {
 }
 
 /**
- * A file being handed over. A small one travels as a single 'file' op when
+ * A file being handed over. A small one travels as a single op (SmallFileOp) when
  * it ends; one whose data is still coming when its batch must go is spilled
  * as begin and data ops, and streams from then on.
  */
@@ -68,7 +68,8 @@ interface OpenFile {
   direct: string | undefined;
   /** The mode to create it with (file-jobs.ts); undefined: 0600. */
   mode: number | undefined;
-  data: [number, number, number][];
+  /** Where its pieces are so far: buffer, offset and length of each, one after another. */
+  data: number[];
   streaming: boolean;
 }
 
@@ -167,7 +168,7 @@ export class FileWriters {
       done += length;
       if (file.streaming) this.queue(lane, { op: 'data', id, buffer, offset, length });
       else {
-        file.data.push([buffer, offset, length]);
+        file.data.push(buffer, offset, length);
         this.sendIfFull(lane);
       }
     }
@@ -187,7 +188,8 @@ export class FileWriters {
     }
     const file = this.open.get(id)!;
     this.open.delete(id);
-    this.queue(file.lane, file.streaming ? { op: 'end', id, final, meta, expected } : { op: 'file', id, tmp: file.tmp, ...(file.direct ? { direct: true } : {}), ...(file.mode === undefined ? {} : { mode: file.mode }), data: file.data, final, meta, expected });
+    if (file.streaming) this.queue(file.lane, { op: 'end', id, final, meta, expected });
+    else this.queue(file.lane, [id, file.tmp === undefined ? 0 : file.tmp, final, file.direct ? 1 : 0, file.mode ?? -1, meta.mode, meta.uid, meta.gid, meta.mtimeMs, expected ? expected.sha256 : null, expected ? expected.size : 0, ...file.data]);
   }
 
   /** Drops a file that will not be finished: closed and unlinked. */
@@ -246,7 +248,7 @@ export class FileWriters {
     this.work!.releaseFileLanes();
   }
 
-  private queue(lane: Lane, op: FileOp): void {
+  private queue(lane: Lane, op: FileOp | SmallFileOp): void {
     lane.batch.push(op);
     this.sendIfFull(lane);
     // Whatever is still batched goes once the caller yields, so an awaited outcome always comes.
@@ -272,7 +274,8 @@ export class FileWriters {
     for (const [id, file] of this.open) {
       if (file.lane !== lane || file.streaming) continue;
       lane.batch.push(beginOp(id, file.tmp, file.direct, file.mode));
-      for (const [buffer, offset, length] of file.data) lane.batch.push({ op: 'data', id, buffer, offset, length });
+      const d = file.data;
+      for (let i = 0; i < d.length; i += 3) lane.batch.push({ op: 'data', id, buffer: d[i]!, offset: d[i + 1]!, length: d[i + 2]! });
       file.data = [];
       file.streaming = true;
     }

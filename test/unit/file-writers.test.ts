@@ -10,7 +10,7 @@ import { FileWriters as ThreadedWriters } from '../../dist/restore/file-writers.
 import { chunkWork } from '../../dist/parallel/pool.js';
 import { FileWriters } from '../../src/restore/file-writers.js';
 import { FileJobs } from '../../src/restore/file-jobs.js';
-import type { FileOp, FileOutcome } from '../../src/restore/file-jobs.js';
+import type { FileOp, FileOutcome, SmallFileOp } from '../../src/restore/file-jobs.js';
 import { runFileBatch } from '../../src/restore/file-batch.js';
 import type { FileBatch } from '../../src/restore/file-batch.js';
 import type { ChunkWork } from '../../src/parallel/pool.js';
@@ -159,7 +159,12 @@ function recordingLanes(count: number) {
       return jobs.map((j, index) => ({
         post(message: unknown) {
           const batch = message as FileBatch;
-          if (!('close' in batch)) for (const op of JSON.parse(batch.ops) as FileOp[]) if ((op.op === 'file' || op.op === 'begin') && op.final) laneOf.set(op.final, index);
+          if (!('close' in batch)) {
+            for (const op of JSON.parse(batch.ops) as (FileOp | SmallFileOp)[]) {
+              const final = Array.isArray(op) ? op[2] : op.op === 'begin' ? op.final : undefined;
+              if (final) laneOf.set(final, index);
+            }
+          }
           setImmediate(() => onReply(runFileBatch(j, batch)));
         },
       }));
