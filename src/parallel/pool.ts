@@ -53,8 +53,6 @@ export interface Sealed {
   spent: Buffer;
 }
 
-export { defaultWorkers };
-
 export function chunkWork(workers: number = defaultWorkers()): ChunkWork {
   if (workers <= 0 || !existsSync(WORKER_SCRIPT)) {
     takeEarlyWorkers(0);

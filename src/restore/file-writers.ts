@@ -3,12 +3,11 @@
  * restoring many small files keeps every core busy in the kernel and the
  * hashing is off the main thread. A file goes to the lane with the least
  * work queued when it begins (bytes, and a fixed cost per file), so a few
- * large files spread as evenly as many small ones; except that a folder's
- * files stay on one lane while it is not far ahead, as two lanes creating
- * files in one folder wait on its lock (and spin, burning CPU, while the
- * other holds it); callers that need two
- * files in order (fs-writer.ts: the same name twice) wait for the first to
- * settle. A file travels as begin / data... / end ops (file-jobs.ts), in batches
+ * large files spread as evenly as many small ones. But a folder's files
+ * stay on one lane while that lane is not far ahead: two lanes creating
+ * files in one folder wait on its lock, and the kernel spins while they
+ * wait. Callers that need two files in order (fs-writer.ts: the same name
+ * twice) wait for the first to settle. A file travels as begin / data... / end ops (file-jobs.ts), in batches
  * (file-batch.ts): when a batch is full, or once the caller yields. What is
  * in flight is bounded in files and in bytes; `room()` waits for
  * acknowledgements when it is full. With no threads (workers 0, or the
