@@ -11,7 +11,6 @@ import type { CommonFlags, Context } from './context.js';
 import type { SetFlags } from './open.js';
 import { errorJson, printError, printJson } from './output.js';
 import { startWorkersEarly } from '../parallel/early-workers.js';
-// Each command's modules load when it runs: a restore does not wait for the backup's to load.
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -40,6 +39,7 @@ export async function main(argv: string[]): Promise<number> {
   let json = argv.includes('--json');
   // commander has checked required options; each command declares the flags it reads.
   type Flags = never;
+  // Each action imports its command's module when it runs: a restore does not wait for the backup's modules to load.
   const run = (fn: (c: Context, args: string[], flags: Flags) => Promise<number>) => async (...actionArgs: unknown[]) => {
     const cmd = actionArgs[actionArgs.length - 1] as Command;
     const flags = cmd.opts<CommonFlags>();
