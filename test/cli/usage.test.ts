@@ -106,17 +106,22 @@ describe('usage errors exit 2 with one line', () => {
 });
 
 describe('bin/coffer as an executable', () => {
-  it('starts node with the young-generation cap (PERFORMANCE.md, "The main thread\'s young generation, capped"), also through a link as npm installs it', async () => {
+  it('starts node with the young-generation cap (PERFORMANCE.md, "The main thread\'s young generation, capped") and malloc\'s tunables, also through a link as npm installs it', async () => {
     const dir = await tempDir('launcher');
-    // A preloaded script reports the flags node was started with: the launcher's second line is the only place they come from.
+    // A preloaded script reports the flags and tunables node was started with: the launcher's second line is the only place they come from.
     const probe = join(dir, 'probe.cjs');
-    await writeFile(probe, "process.stderr.write('execArgv=' + JSON.stringify(process.execArgv) + '\\n');\n");
+    await writeFile(probe, "process.stderr.write('execArgv=' + JSON.stringify(process.execArgv) + '\\ntunables=' + process.env.GLIBC_TUNABLES + '\\n');\n");
     const link = join(dir, 'coffer');
     await symlink(BIN, link);
+    const ours = 'glibc.malloc.trim_threshold=16777216:glibc.malloc.mmap_threshold=4194304';
     for (const command of [BIN, link]) {
       const { stdout, stderr } = await promisify(execFile)(command, ['--version'], { env: { PATH: process.env.PATH, NODE_OPTIONS: `--require ${probe}` } });
       expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
       expect(stderr).toContain('execArgv=["--max-semi-space-size=4"]');
+      expect(stderr).toContain(`tunables=${ours}\n`);
     }
+    // The caller's own tunables come last, so glibc applies them over ours.
+    const { stderr } = await promisify(execFile)(BIN, ['--version'], { env: { PATH: process.env.PATH, NODE_OPTIONS: `--require ${probe}`, GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=0' } });
+    expect(stderr).toContain(`tunables=${ours}:glibc.malloc.trim_threshold=0\n`);
   });
 });
