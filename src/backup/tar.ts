@@ -22,7 +22,7 @@
  * for names ustar cannot hold.
  */
 import type { CatalogEntry } from '../format/catalog.js';
-import { END_OF_ARCHIVE, encodeTarHeader, paddingAfter } from '../format/tar-header.js';
+import { END_OF_ARCHIVE, encodeTarHeader, paddingAfter, TAR_BLOCK, writeTarHeader } from '../format/tar-header.js';
 import type { TarHeader } from '../format/tar-header.js';
 import type { Warnings } from '../report.js';
 import { readAhead } from './read-ahead.js';
@@ -77,6 +77,12 @@ class Pieces {
     }
   }
 
+  /** An entry's header: written in place when it is one ustar block, as most are. */
+  header(h: TarHeader): void {
+    if (PIECE_BYTES - this.used >= TAR_BLOCK && writeTarHeader(h, this.piece, this.used)) this.advance(TAR_BLOCK);
+    else this.write(encodeTarHeader(h));
+  }
+
   zeros(count: number): void {
     while (count > 0) {
       const n = Math.min(count, PIECE_BYTES - this.used);
@@ -122,7 +128,7 @@ export async function* tarStream(entries: AsyncIterable<WalkEntry>, opts: TarOpt
     let sha256: string | undefined;
     const offset = out.length;
     if (small) {
-      out.write(encodeTarHeader(header));
+      out.header(header);
       sha256 = archiveSmall(out, header.size, small, e, opts.warnings);
     } else if (e.type === 'file') {
       const opened = await reader.open(e.absPath);
@@ -130,10 +136,10 @@ export async function* tarStream(entries: AsyncIterable<WalkEntry>, opts: TarOpt
         skipped(e, opened.openFailure, opts.warnings);
         continue;
       }
-      out.write(encodeTarHeader(header));
+      out.header(header);
       sha256 = yield* streamFile(out, header.size, reader, slots, opened.stream, e, opts.warnings);
     } else {
-      out.write(encodeTarHeader(header));
+      out.header(header);
     }
     const end = out.length;
     out.zeros(paddingAfter(header.size));

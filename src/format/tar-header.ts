@@ -60,22 +60,36 @@ const MAX_PREFIX = 155;
 const MAX_LINKNAME = 100;
 /** The largest size 11 octal digits hold; anything larger is written in base 256. */
 const MAX_OCTAL_SIZE = 8 ** 11 - 1;
+/** 8 ** n, the first value n octal digits cannot hold: `**` with a variable exponent is a call to pow. */
+const OCTAL_LIMIT = Array.from({ length: 12 }, (_, n) => 8 ** n);
+const USTAR_MAGIC_SUM = USTAR_MAGIC.reduce((sum, c) => sum + c, 0);
+const OWNER_NAME_BYTES = 32;
 
 /** The bytes that precede an entry's data: its PAX extended header if it needs one, then its ustar block. */
 export function encodeTarHeader(h: TarHeader): Buffer {
   if (!h.pax) {
-    const plain = ustarBlock(h, h.name, h.type, h.size, h.linkname);
-    if (plain) return plain;
+    const plain = Buffer.allocUnsafe(TAR_BLOCK);
+    if (writeUstar(plain, 0, h, h.name, h.type, h.size, h.linkname)) return plain;
   }
   const records = Buffer.from(paxRecords(h), 'utf8');
   const padding = paddingAfter(records.length);
   const link = h.linkname ? PAX_NAME : undefined;
   const out = Buffer.allocUnsafe(TAR_BLOCK + records.length + padding + TAR_BLOCK);
-  ustarBlock(h, PAX_NAME, undefined, records.length, link)!.copy(out, 0);
+  writeUstar(out, 0, h, PAX_NAME, undefined, records.length, link);
   records.copy(out, TAR_BLOCK);
   out.fill(0, TAR_BLOCK + records.length, TAR_BLOCK + records.length + padding);
-  ustarBlock(h, PAX_NAME, h.type, h.size, link)!.copy(out, TAR_BLOCK + records.length + padding);
+  writeUstar(out, TAR_BLOCK + records.length + padding, h, PAX_NAME, h.type, h.size, link);
   return out;
+}
+
+/**
+ * The same bytes as encodeTarHeader, written at `at` in `into` (which has
+ * TAR_BLOCK bytes there), when they are a single ustar block: true. False,
+ * with nothing written, when the entry needs a PAX header. A backup writes
+ * most headers this way, straight into the piece of tar being filled.
+ */
+export function writeTarHeader(h: TarHeader, into: Uint8Array, at: number): boolean {
+  return !h.pax && writeUstar(into, at, h, h.name, h.type, h.size, h.linkname);
 }
 
 /** Zero bytes that pad `size` bytes of data to a whole block. */
@@ -83,39 +97,83 @@ export function paddingAfter(size: number): number {
   return (TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK;
 }
 
-/** A ustar block (`type` undefined: the PAX extended header's), or undefined when the name or link name does not fit. */
-function ustarBlock(h: TarHeader, fullName: string, type: EntryType | undefined, size: number, linkname: string | undefined): Buffer | undefined {
-  if (Buffer.byteLength(fullName) !== fullName.length) return undefined; // not ASCII
+/**
+ * A ustar block (`type` undefined: the PAX extended header's) at `at` in
+ * `b`; false, with nothing written, when the name or link name does not fit.
+ * The checksum is summed as the fields are written, except when a text
+ * field overflows into the next or is not ASCII (then the block is summed).
+ */
+function writeUstar(b: Uint8Array, at: number, h: TarHeader, fullName: string, type: EntryType | undefined, size: number, linkname: string | undefined): boolean {
+  if (!isAscii(fullName)) return false;
   let name = fullName;
   let prefix = '';
   // Whole leading components move to `prefix` until the rest fits `name`.
   while (name.length > MAX_NAME) {
     const slash = name.indexOf('/');
-    if (slash === -1) return undefined;
+    if (slash === -1) return false;
     prefix += prefix ? '/' + name.slice(0, slash) : name.slice(0, slash);
     name = name.slice(slash + 1);
   }
-  if (prefix.length > MAX_PREFIX) return undefined;
-  if (linkname && Buffer.byteLength(linkname) > MAX_LINKNAME) return undefined;
+  if (prefix.length > MAX_PREFIX) return false;
+  if (linkname && Buffer.byteLength(linkname) > MAX_LINKNAME) return false;
 
-  const b = Buffer.allocUnsafe(TAR_BLOCK).fill(0);
-  b.write(name, 0, 'latin1');
-  putOctal(b, 100, h.mode & 0o7777, 6);
-  putOctal(b, 108, h.uid, 6);
-  putOctal(b, 116, h.gid, 6);
-  if (size > MAX_OCTAL_SIZE) putBase256(b, 124, size);
-  else putOctal(b, 124, size, 11);
-  putOctal(b, 136, h.mtime, 11);
-  b[156] = type === undefined ? PAX_TYPEFLAG : TYPEFLAG[type];
-  if (linkname) b.write(linkname, 157, 'utf8');
-  USTAR_MAGIC.copy(b, 257);
-  if (h.uname) b.write(h.uname, 265, 'utf8');
-  if (h.gname) b.write(h.gname, 297, 'utf8');
-  putOctal(b, 329, h.devmajor ?? 0, 6);
-  putOctal(b, 337, h.devminor ?? 0, 6);
-  if (prefix) b.write(prefix, 345, 'latin1');
-  putOctal(b, 148, checksum(b), 6);
-  return b;
+  b.fill(0, at, at + TAR_BLOCK);
+  // The checksum field itself counts as eight spaces.
+  let sum = 8 * 0x20 + putAscii(b, at, name);
+  sum += putOctal(b, at + 100, h.mode & 0o7777, 6);
+  sum += putOctal(b, at + 108, h.uid, 6);
+  sum += putOctal(b, at + 116, h.gid, 6);
+  sum += size > MAX_OCTAL_SIZE ? putBase256(b, at + 124, size) : putOctal(b, at + 124, size, 11);
+  sum += putOctal(b, at + 136, h.mtime, 11);
+  const flag = type === undefined ? PAX_TYPEFLAG : TYPEFLAG[type];
+  b[at + 156] = flag;
+  sum += flag;
+  // undefined once a text field was not summed as written (see putText).
+  let summed: number | undefined = sum;
+  if (linkname) summed = plus(summed, putText(b, at, 157, linkname, MAX_LINKNAME));
+  b.set(USTAR_MAGIC, at + 257);
+  summed = plus(summed, USTAR_MAGIC_SUM);
+  if (h.uname) summed = plus(summed, putText(b, at, 265, h.uname, OWNER_NAME_BYTES));
+  if (h.gname) summed = plus(summed, putText(b, at, 297, h.gname, OWNER_NAME_BYTES));
+  summed = plus(summed, putOctal(b, at + 329, h.devmajor ?? 0, 6));
+  summed = plus(summed, putOctal(b, at + 337, h.devminor ?? 0, 6));
+  if (prefix) summed = plus(summed, putAscii(b, at + 345, prefix));
+  sum = summed ?? checksum(b, at);
+  putOctal(b, at + 148, sum, 6);
+  return true;
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** Writes an ASCII string at `at`; returns the sum of its bytes. */
+function putAscii(b: Uint8Array, at: number, s: string): number {
+  let sum = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    b[at + i] = c;
+    sum += c;
+  }
+  return sum;
+}
+
+/**
+ * Writes `s` as UTF-8 at `offset` in the block at `at`, as Buffer.write
+ * does: cut only by the block's end, so a long owner name runs into the next
+ * field (tar-stream wrote them so). Returns the sum of its bytes when it was
+ * ASCII within `field` bytes; undefined otherwise, as later fields may then
+ * overwrite some of them.
+ */
+function putText(b: Uint8Array, at: number, offset: number, s: string, field: number): number | undefined {
+  if (s.length <= field && isAscii(s)) return putAscii(b, at + offset, s);
+  Buffer.from(b.buffer, b.byteOffset + at, TAR_BLOCK).write(s, offset, 'utf8');
+  return undefined;
+}
+
+function plus(sum: number | undefined, n: number | undefined): number | undefined {
+  return sum === undefined || n === undefined ? undefined : sum + n;
 }
 
 function paxRecords(h: TarHeader): string {
@@ -134,29 +192,37 @@ function record(key: string, value: string): string {
   return `${bodyLength + digits}${body}`;
 }
 
-/** Writes `digits` octal digits and a space at `at`; all sevens when the value does not fit. */
-function putOctal(b: Buffer, at: number, value: number, digits: number): void {
-  const fits = value < 8 ** digits;
+/** Writes `digits` octal digits and a space at `at`, all sevens when the value does not fit; returns the sum of those bytes. */
+function putOctal(b: Uint8Array, at: number, value: number, digits: number): number {
+  const fits = value < OCTAL_LIMIT[digits]!;
+  let sum = 0x20;
   for (let i = at + digits - 1; i >= at; i--) {
-    b[i] = fits ? 0x30 + (value % 8) : 0x37;
+    const c = fits ? 0x30 + (value % 8) : 0x37;
+    b[i] = c;
+    sum += c;
     value = Math.floor(value / 8);
   }
   b[at + digits] = 0x20;
+  return sum;
 }
 
-/** GNU base-256: a 0x80 marker byte, then the value big-endian in the field's other 11 bytes. */
-function putBase256(b: Buffer, at: number, value: number): void {
+/** GNU base-256: a 0x80 marker byte, then the value big-endian in the field's other 11 bytes; returns the sum of those bytes. */
+function putBase256(b: Uint8Array, at: number, value: number): number {
   b[at] = 0x80;
+  let sum = 0x80;
   for (let i = 11; i > 0; i--) {
-    b[at + i] = value % 256;
+    const c = value % 256;
+    b[at + i] = c;
+    sum += c;
     value = Math.floor(value / 256);
   }
+  return sum;
 }
 
 /** Sum of the block's bytes with the checksum field itself counted as eight spaces. */
-function checksum(b: Buffer): number {
+function checksum(b: Uint8Array, at: number): number {
   let sum = 8 * 0x20;
-  for (let i = 0; i < 148; i++) sum += b[i]!;
-  for (let i = 156; i < TAR_BLOCK; i++) sum += b[i]!;
+  for (let i = at; i < at + 148; i++) sum += b[i]!;
+  for (let i = at + 156; i < at + TAR_BLOCK; i++) sum += b[i]!;
   return sum;
 }

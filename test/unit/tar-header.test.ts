@@ -9,7 +9,7 @@ import type { Header } from 'tar-stream';
 import { describe, expect, test } from 'vitest';
 import { ENTRY_TYPES } from '../../src/format/catalog.js';
 import type { EntryType } from '../../src/format/catalog.js';
-import { END_OF_ARCHIVE, encodeTarHeader, paddingAfter } from '../../src/format/tar-header.js';
+import { END_OF_ARCHIVE, encodeTarHeader, paddingAfter, TAR_BLOCK, writeTarHeader } from '../../src/format/tar-header.js';
 import type { TarHeader } from '../../src/format/tar-header.js';
 import { parseEntryAt } from './tar-parse.js';
 
@@ -85,6 +85,9 @@ describe('tar headers', () => {
     ['a block device with large numbers', { ...base, name: 'dev/sda', type: 'block-device', size: 0, devmajor: 0xfff, devminor: 0xfffff }],
     ['a fifo', { ...base, name: 'run/pipe', type: 'fifo', size: 0 }],
     ['no owner names', { ...base, uname: undefined, gname: undefined }],
+    ['owner names of exactly 32 bytes', { ...base, uname: 'u'.repeat(32), gname: 'g'.repeat(32) }],
+    ['owner names longer than their fields run on into the next ones', { ...base, uname: 'u'.repeat(40), gname: 'g'.repeat(70) }],
+    ['non-ASCII owner names in the ustar fields', { ...base, uname: 'jürgen', gname: 'staff✓' }],
     ['owner ids beyond ustar, in PAX records', { ...base, uid: 0, gid: 0, pax: { uid: '3000000', gid: '2097152' } }],
     ['a sub-second mtime in a PAX record', { ...base, pax: { mtime: '1700000000.123' } }],
     ['every PAX record coffer writes', { ...base, uname: undefined, gname: undefined, pax: { uid: '3000000', gid: '3000001', uname: 'ünï', gname: 'g'.repeat(40), mtime: '-1.500' } }],
@@ -94,6 +97,19 @@ describe('tar headers', () => {
       expect(ourBytes(h).equals(await tarStreamBytes(h))).toBe(true);
     });
   }
+
+  test('written in place: the same block at an offset, nothing around it touched; nothing at all when a PAX header is needed', () => {
+    const around = 0xa5;
+    for (const [name, h] of cases) {
+      const into = Buffer.alloc(3 * TAR_BLOCK, around);
+      const wrote = writeTarHeader(h, into, TAR_BLOCK);
+      const whole = encodeTarHeader(h);
+      expect(wrote, name).toBe(whole.length === TAR_BLOCK);
+      const expected = Buffer.alloc(3 * TAR_BLOCK, around);
+      if (wrote) whole.copy(expected, TAR_BLOCK);
+      expect(into.equals(expected), name).toBe(true);
+    }
+  });
 
   test('PAX records whose length crosses a power of ten count their own digits', async () => {
     // ' path=' + name + '\n' is 7 bytes more than the name: lengths 97..103 and 994..1003 around 100 and 1000.
