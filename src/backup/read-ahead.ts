@@ -174,6 +174,14 @@ function readBatch(reader: Pick<SourceReader, 'read'>, batch: Slot[], ring: Ring
 }
 
 /**
+ * Where each space starts: a multiple of this. V8 copies out of shared memory
+ * word by word only when source and destination are aligned alike, byte by
+ * byte otherwise, and a file's bytes go to a block boundary in the tar: from
+ * spaces at any byte, that copy took 3% of a 100,000-file backup's CPU.
+ */
+const SPACE_ALIGN = 8;
+
+/**
  * Space for small files in one shared buffer, taken in walk order and given
  * back in the same order: the live spaces always form one run, from the
  * oldest to the newest, wrapping at the end of the buffer at most once.
@@ -196,7 +204,7 @@ class Ring {
     let at: number | undefined;
     if (!oldest || !newest) at = length <= this.view.length ? 0 : undefined;
     else {
-      const end = newest.at + newest.length;
+      const end = Math.ceil((newest.at + newest.length) / SPACE_ALIGN) * SPACE_ALIGN;
       if (end > oldest.at) {
         // Not wrapped: room after the newest, or else at the start, before the oldest.
         if (this.view.length - end >= length) at = end;
