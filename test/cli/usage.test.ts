@@ -113,7 +113,7 @@ describe('bin/coffer as an executable', () => {
     await writeFile(probe, "process.stderr.write('execArgv=' + JSON.stringify(process.execArgv) + '\\ntunables=' + process.env.GLIBC_TUNABLES + '\\n');\n");
     const link = join(dir, 'coffer');
     await symlink(BIN, link);
-    const ours = 'glibc.malloc.trim_threshold=16777216:glibc.malloc.mmap_threshold=4194304';
+    const ours = 'glibc.malloc.trim_threshold=8388608:glibc.malloc.mmap_threshold=2097152';
     for (const command of [BIN, link]) {
       const { stdout, stderr } = await promisify(execFile)(command, ['--version'], { env: { PATH: process.env.PATH, NODE_OPTIONS: `--require ${probe}` } });
       expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
