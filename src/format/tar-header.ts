@@ -197,9 +197,8 @@ function putOctal(b: Uint8Array, at: number, value: number, digits: number): num
   const fits = value < OCTAL_LIMIT[digits]!;
   let sum = 0x20;
   for (let i = at + digits - 1; i >= at; i--) {
-    const c = fits ? 0x30 + (value % 8) : 0x37;
-    b[i] = c;
-    sum += c;
+    b[i] = fits ? 0x30 + (value % 8) : 0x37;
+    sum += b[i]!; // as stored: a value that is not a whole number stores truncated digits
     value = Math.floor(value / 8);
   }
   b[at + digits] = 0x20;
@@ -211,9 +210,8 @@ function putBase256(b: Uint8Array, at: number, value: number): number {
   b[at] = 0x80;
   let sum = 0x80;
   for (let i = 11; i > 0; i--) {
-    const c = value % 256;
-    b[at + i] = c;
-    sum += c;
+    b[at + i] = value % 256;
+    sum += b[at + i]!;
     value = Math.floor(value / 256);
   }
   return sum;

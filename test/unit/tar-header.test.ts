@@ -111,6 +111,12 @@ describe('tar headers', () => {
     }
   });
 
+  test('the checksum sums the bytes as stored, even for numbers that are not whole', () => {
+    // Callers pass whole numbers; a fraction stores truncated digits, and the checksum must agree with them.
+    const header = encodeTarHeader({ ...base, mode: 0o644, uid: 1000.5, gid: 7.25, size: 12, mtime: 1_700_000_000.75 });
+    expect(() => parseEntryAt(Buffer.concat([header, Buffer.alloc(512), END_OF_ARCHIVE]), 0)).not.toThrow();
+  });
+
   test('PAX records whose length crosses a power of ten count their own digits', async () => {
     // ' path=' + name + '\n' is 7 bytes more than the name: lengths 97..103 and 994..1003 around 100 and 1000.
     for (const n of [...Array.from({ length: 8 }, (_, i) => 88 + i), ...Array.from({ length: 12 }, (_, i) => 985 + i)]) {
