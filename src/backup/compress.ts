@@ -55,6 +55,40 @@ export function compressChunkInto(data: Buffer, choice: CompressionChoice, dst: 
   return { codec: Codec.none, length: data.copy(dst) };
 }
 
+/** Bytes looked at, from the start; fewer than the minimum say too little. */
+const SAMPLE = 256;
+const MIN_SAMPLE = 64;
+
+/**
+ * For n bytes looked at, the distinct values above which they look random:
+ * three quarters of what n random bytes show on average, 256(1 - (255/256)^n)
+ * (about 162 of 256). Text shows a few dozen, and so do most binaries with
+ * their runs of zeros.
+ */
+const RANDOM_LOOKING = Array.from({ length: SAMPLE + 1 }, (_, n) => 0.75 * 256 * (1 - (255 / 256) ** n));
+
+const seen = new Uint8Array(256);
+
+/**
+ * Whether bytes look like they will not compress (random, encrypted or
+ * already compressed), from how many distinct byte values their first 256
+ * bytes use. Cheap enough to ask of every small file; a wrong guess costs a
+ * little ratio, nothing else.
+ */
+export function looksIncompressible(b: Uint8Array): boolean {
+  const n = Math.min(SAMPLE, b.length);
+  if (n < MIN_SAMPLE) return false;
+  seen.fill(0);
+  let distinct = 0;
+  for (let i = 0; i < n; i++) {
+    if (seen[b[i]!] === 0) {
+      seen[b[i]!] = 1;
+      distinct++;
+    }
+  }
+  return distinct > RANDOM_LOOKING[n]!;
+}
+
 /**
  * Returns undefined for an unknown codec, output beyond `maxLength` (a
  * decompression bomb), or bytes that are not exactly one whole stream.

@@ -1,15 +1,17 @@
 /**
- * Walk entries -> the same entries in the same order, with each small regular
- * file already read whole. Reading one small file at a time leaves the disk
- * idle between files, so entries are taken from the walk ahead of the
- * consumer and their small files read in batches (source-jobs.ts), while the
- * consumer packs the ones before them.
+ * Walk entries -> the same entries, with each small regular file already read
+ * whole, in walk order but for one thing: among small files read side by
+ * side, those that look incompressible are handed on after the others
+ * (takeRun below). Reading one small file at a time leaves the disk idle
+ * between files, so entries are taken from the walk ahead of the consumer
+ * and their small files read in batches (source-jobs.ts), while the consumer
+ * packs the ones before them.
  *
  * Bounded: at most `files` entries are held or being read, and the small
  * files' bytes live in one ring of `bytes` bytes, shared with the source
- * thread: a file's space is taken when it is asked for and given back when
- * the consumer asks for the entry after it, so memory stays flat and nothing
- * is allocated per file. The window is refilled once it is half empty, so a
+ * thread: a file's space is taken when it is asked for and given back once
+ * the consumer has passed it and every file handed on with it, so memory
+ * stays flat and nothing is allocated per file. The window is refilled once it is half empty, so a
  * batch holds half of it. Larger files are passed on unread, for the
  * consumer to stream. Only entries the walk has handed on are read, so a
  * file that changes between the walk and the read is seen changed.
@@ -21,6 +23,7 @@
  * there.
  */
 import type { RunWarning, Warnings } from '../report.js';
+import { looksIncompressible } from './compress.js';
 import type { FileRead } from './source-jobs.js';
 import { inProcessReader } from './source-readers.js';
 import type { SourceReader } from './source-readers.js';
@@ -62,8 +65,11 @@ class Slot {
   failure?: Error;
   private wake?: () => void;
 
-  /** `at`: where a small file's bytes go in the ring (an empty one takes no space there). */
-  constructor(readonly entry: WalkEntry, readonly warningsBefore: RunWarning[], readonly at: number | undefined) {}
+  /**
+   * `at`: where a small file's bytes go in the ring (an empty one takes no
+   * space there); `batch`: which refill let the entry in.
+   */
+  constructor(readonly entry: WalkEntry, readonly warningsBefore: RunWarning[], readonly at: number | undefined, readonly batch: number) {}
 
   get inRing(): boolean {
     return this.at !== undefined && this.entry.stat.size > 0;
@@ -96,9 +102,12 @@ export async function* readAhead(entries: AsyncIterable<WalkEntry>, warnings: Wa
   let trailing: RunWarning[] = [];
   /** Taken from the walk but not yet let in: there is no room in the ring for it yet. */
   let waiting: { entry: WalkEntry; warningsBefore: RunWarning[] } | undefined;
+  /** Entries of the run being handed on (see takeRun) not handed on yet: still ahead of the consumer, like the window's. */
+  let inRun = 0;
+  let refills = 0;
 
   const pull = async (): Promise<{ entry: WalkEntry; warningsBefore: RunWarning[] } | undefined> => {
-    const hold = window.length > 0;
+    const hold = window.length + inRun > 0;
     if (hold) warnings.hold();
     let next: IteratorResult<WalkEntry>;
     try {
@@ -116,8 +125,9 @@ export async function* readAhead(entries: AsyncIterable<WalkEntry>, warnings: Wa
 
   /** Takes entries from the walk until the window is full, then asks for their small files in one batch. */
   const refill = async (): Promise<void> => {
+    refills++;
     const batch: Slot[] = [];
-    while (window.length < limits.files) {
+    while (window.length + inRun < limits.files) {
       const taken = waiting ?? (exhausted ? undefined : await pull());
       waiting = undefined;
       if (!taken) break;
@@ -130,7 +140,7 @@ export async function* readAhead(entries: AsyncIterable<WalkEntry>, warnings: Wa
           break;
         }
       }
-      const slot = new Slot(entry, taken.warningsBefore, at);
+      const slot = new Slot(entry, taken.warningsBefore, at, refills);
       window.push(slot);
       if (at !== undefined) batch.push(slot);
     }
@@ -146,8 +156,19 @@ export async function* readAhead(entries: AsyncIterable<WalkEntry>, warnings: Wa
       const answered = slot.answered();
       if (answered) await answered;
       if (slot.failure) throw slot.failure;
-      yield slot.small ? { entry: slot.entry, small: slot.small } : { entry: slot.entry };
-      if (slot.inRing) ring.giveBack();
+      if (!slot.small) {
+        yield { entry: slot.entry };
+        continue;
+      }
+      const run = takeRun(slot, window, limits.files / 2);
+      inRun = run.length;
+      for (const s of run) {
+        if (window.length + inRun <= limits.files / 2) await refill();
+        inRun--;
+        yield { entry: s.entry, small: s.small! };
+      }
+      // Spaces are given back oldest first, so only once the whole run is handed on.
+      for (const s of run) if (s.inRing) ring.giveBack();
     }
     warnings.replay(trailing);
   } finally {
@@ -157,6 +178,27 @@ export async function* readAhead(entries: AsyncIterable<WalkEntry>, warnings: Wa
 }
 
 const NONE: RunWarning[] = [];
+
+/**
+ * `first`, a small file read, and the small files right after it that were
+ * read in the same batch and that the walk said nothing before (at most
+ * `most` in all), taken from the window: the ones whose bytes look
+ * incompressible last, each group in walk order. Batches are cut where the
+ * consumer stands, not where a read happens to finish, so the same tree is
+ * archived in the same order every time. zstd then meets them side by side instead of
+ * interleaved with text, and passes most of their blocks through as they
+ * are: a 100,000-file backup, half text, half random, stored 5.5% less and
+ * its chunks compressed about 20% faster (PERFORMANCE.md, "Incompressible
+ * small files last").
+ */
+function takeRun(first: Slot, window: Slot[], most: number): Slot[] {
+  const run = [first];
+  // A batch is answered whole, so the files after `first` in its batch are read too.
+  while (run.length < most && window[0]?.at !== undefined && window[0].batch === first.batch && window[0].warningsBefore.length === 0) run.push(window.shift()!);
+  const dense = run.map((s) => looksIncompressible(s.small!.data));
+  if (!dense.includes(true)) return run;
+  return [...run.filter((_, i) => !dense[i]), ...run.filter((_, i) => dense[i])];
+}
 
 function readBatch(reader: Pick<SourceReader, 'read'>, batch: Slot[], ring: Ring): void {
   const sizes = batch.map((s) => s.entry.stat.size);

@@ -1,10 +1,12 @@
 // backup/compress: per-chunk deflate round trips, incompressible chunks are
 // stored as they are, and decompressChunk refuses bombs, cut or padded
-// streams, garbage and unknown codecs by returning undefined (never a throw).
+// streams, garbage and unknown codecs by returning undefined (never a throw);
+// looksIncompressible tells random and compressed bytes from text and zeros.
 import { randomBytes } from 'node:crypto';
-import { deflateRawSync } from 'node:zlib';
+import { readFileSync } from 'node:fs';
+import { deflateRawSync, gzipSync } from 'node:zlib';
 import { describe, expect, test } from 'vitest';
-import { compressChunk, compressChunkInto, compressRoom, decompressChunk } from '../../src/backup/compress.js';
+import { compressChunk, compressChunkInto, compressRoom, decompressChunk, looksIncompressible } from '../../src/backup/compress.js';
 import { Codec, MAX_CHUNK_SIZE } from '../../src/format/chunk.js';
 import { seededRandom } from './helpers.js';
 
@@ -84,6 +86,29 @@ describe('compressChunkInto', () => {
         expect(dst.subarray(0, c.length).equals(data)).toBe(true);
       }
     }
+  });
+});
+
+describe('looksIncompressible', () => {
+  test.each([64, 100, 256, 4096, 1 << 20])('random bytes (%i) look incompressible', (n) => {
+    expect(looksIncompressible(seededRandom(n).bytes(n))).toBe(true);
+  });
+
+  test.each([4096, 65536])('so does text of %i bytes, gzipped', (n) => {
+    expect(looksIncompressible(gzipSync(compressible(n, n)))).toBe(true);
+  });
+
+  test.each([64, 100, 256, 4096])('text (%i bytes) does not', (n) => {
+    expect(looksIncompressible(compressible(n))).toBe(false);
+    expect(looksIncompressible(Buffer.from(seededRandom(n).bytes(n).toString('hex')))).toBe(false);
+    expect(looksIncompressible(Buffer.from(seededRandom(n).bytes(n).toString('base64')))).toBe(false);
+  });
+
+  test('nor do zeros, a program, or fewer than 64 bytes, even random ones', () => {
+    expect(looksIncompressible(Buffer.alloc(4096))).toBe(false);
+    expect(looksIncompressible(readFileSync(process.execPath).subarray(0, 4096))).toBe(false);
+    expect(looksIncompressible(seededRandom(1).bytes(63))).toBe(false);
+    expect(looksIncompressible(Buffer.alloc(0))).toBe(false);
   });
 });
 
