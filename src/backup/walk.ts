@@ -8,9 +8,11 @@
  * sources are dropped, so nothing is archived twice.
  *
  * Each directory's children are lstat'ed in batches ahead of the walk (on
- * the source thread, source-readers.ts, when there is one), so the disk is
- * kept busy without a thread hand-off per entry; the order, the hard links
- * found and the warnings are those of a walk that lstats one at a time.
+ * the source thread, source-readers.ts, when there is one), and the next
+ * directory to be entered is listed while the walk is still before it, so
+ * the disk is kept busy without a thread hand-off per entry; the order, the
+ * hard links found and the warnings are those of a walk that lstats one at
+ * a time.
  */
 import { constants } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
@@ -96,19 +98,49 @@ export async function* walk(sources: string[], opts: WalkOptions): AsyncGenerato
     return { absPath, archivePath, type, stat: st };
   }
 
+  /** A directory's children, their first lstat batches asked for; or why it cannot be listed. */
+  function listingOf(dir: string): Promise<Listing | NodeJS.ErrnoException> {
+    return readdir(dir).then(
+      (names) => {
+        const paths: string[] = [];
+        for (const name of names.sort(utf8Order)) {
+          const path = join(dir, name);
+          if (!excluded(archivePathOf(path))) paths.push(path);
+        }
+        return new Listing(paths, reader);
+      },
+      (err: NodeJS.ErrnoException) => err,
+    );
+  }
+
+  /**
+   * Directories the walk will enter, listed while it takes the entries
+   * before them: otherwise the walk stops at every directory for its readdir
+   * and its first lstat batch, which queues behind the reads on the source
+   * thread (0.9 s of a 100,000-file backup's 3.5 s).
+   */
+  const ahead = new Map<string, Promise<Listing | NodeJS.ErrnoException>>();
+
+  /**
+   * Lists ahead the next directory at each level of the walk, innermost
+   * first, while fewer than DIRECTORIES_AHEAD are. The innermost one is
+   * entered first; the others are entered later, but surely, so none is
+   * listed for nothing.
+   */
+  function listAhead(): void {
+    for (let level = open.length - 1; level >= 0 && ahead.size < DIRECTORIES_AHEAD; level--) {
+      const next = open[level]!.nextDirectory();
+      if (typeof next === 'string' && !ahead.has(next)) ahead.set(next, listingOf(next));
+    }
+  }
+
   /** Starts walking a directory's children, or warns that they are skipped. */
   async function list(dir: string): Promise<void> {
-    try {
-      const names = (await readdir(dir)).sort(utf8Order);
-      const paths: string[] = [];
-      for (const name of names) {
-        const path = join(dir, name);
-        if (!excluded(archivePathOf(path))) paths.push(path);
-      }
-      open.push(new Listing(paths, reader));
-    } catch (err) {
-      opts.warnings.add('source-unreadable', dir, `could not list ${dir}: ${describeErrno((err as NodeJS.ErrnoException).code) ?? String(err)}; its contents were skipped`);
-    }
+    const listed = ahead.get(dir) ?? listingOf(dir);
+    ahead.delete(dir);
+    const listing = await listed;
+    if (listing instanceof Listing) open.push(listing);
+    else opts.warnings.add('source-unreadable', dir, `could not list ${dir}: ${describeErrno(listing.code) ?? String(listing)}; its contents were skipped`);
   }
 
   for (const source of sources) {
@@ -123,6 +155,7 @@ export async function* walk(sources: string[], opts: WalkOptions): AsyncGenerato
         open.pop();
         continue;
       }
+      listAhead();
       const { path, stat } = listing.next() ?? (await listing.waitNext());
       const entry = entryFor(path, stat);
       if (entry?.type === 'directory') await list(path);
@@ -138,11 +171,24 @@ export async function* walk(sources: string[], opts: WalkOptions): AsyncGenerato
  */
 const LSTAT_BATCH = 256;
 
+/**
+ * Listings made ahead of the walk, at most: with one, the next directory was
+ * often listed only once its predecessor's last lstat batch came back, a
+ * millisecond before the walk needed it; with two, the parent's next
+ * directory is listed as the walk enters the one before it.
+ */
+const DIRECTORIES_AHEAD = 2;
+
+/** What Listing.nextDirectory says while the lstats it needs are not answered yet. */
+const UNKNOWN = Symbol('unknown');
+
 /** One directory's children in walk order, lstat'ed in batches ahead of the walk. */
 class Listing {
   private readonly stats: (StatResult | undefined)[];
   private readonly batches = new Map<number, Promise<void>>();
   private taken = 0;
+  /** Children before this one and from `taken` on are known not to be directories. */
+  private scanned = 0;
 
   constructor(
     private readonly paths: string[],
@@ -167,6 +213,17 @@ class Listing {
       this.askAhead();
     }
     return { path, stat };
+  }
+
+  /** The first child not taken yet that is a directory; undefined if there is none. */
+  nextDirectory(): string | undefined | typeof UNKNOWN {
+    this.scanned = Math.max(this.scanned, this.taken);
+    for (; this.scanned < this.paths.length; this.scanned++) {
+      const r = this.stats[this.scanned];
+      if (r === undefined) return UNKNOWN;
+      if ('stat' in r && (r.stat.mode & constants.S_IFMT) === constants.S_IFDIR) return this.paths[this.scanned];
+    }
+    return undefined;
   }
 
   async waitNext(): Promise<{ path: string; stat: StatResult }> {

@@ -1,7 +1,8 @@
 // backup/walk with its children lstat'ed in batches ahead of it: the order
 // (depth first, names in UTF-8 byte order) does not depend on when batches
 // are answered; excluded paths are never lstat'ed; hard links are found
-// across batches; the walk's warnings come in walk order.
+// across batches; the next directory is listed ahead of the walk; the walk's
+// warnings come in walk order.
 import { link, lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -29,6 +30,16 @@ class LateReader implements Pick<SourceReader, 'lstat'> {
       }, 1);
     });
   }
+}
+
+/** Whether `ready` turns true within `ms`, checked as the event loop turns. */
+async function within(ms: number, ready: () => boolean): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (!ready()) {
+    if (Date.now() > until) return false;
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  return true;
 }
 
 async function paths(root: string, opts: Partial<WalkOptions> = {}): Promise<string[]> {
@@ -81,6 +92,30 @@ describe('walk', () => {
       const reader = new LateReader();
       expect(await paths(dir, { excludes: ['cache', '*.tmp'], reader })).toEqual(['.', '/keep.txt']);
       expect(reader.asked.map((p) => p.slice(dir.length))).toEqual(['', '/keep.txt']);
+    }));
+
+  test('the next directory is listed, and its first lstat batch asked for, while the walk is still before it', () =>
+    withTempDir('walk', async (dir) => {
+      for (const d of ['a', 'a/deep', 'b', 'c']) await mkdir(join(dir, d));
+      for (let i = 0; i < 300; i++) await writeFile(join(dir, 'a', `f${String(i).padStart(3, '0')}`), '');
+      for (const f of ['a/deep/x', 'c/z']) await writeFile(join(dir, f), '');
+      for (let i = 0; i < 20; i++) await writeFile(join(dir, 'b', `y${String(i).padStart(2, '0')}`), '');
+      const log: string[] = [];
+      const reader: Pick<SourceReader, 'lstat'> = {
+        lstat: (ps) => {
+          log.push(`lstat ${ps[0]!.slice(dir.length)}`);
+          return inProcessReader.lstat(ps);
+        },
+      };
+      const walked: string[] = [];
+      for await (const e of walk([dir], { excludes: [], warnings: newWarnings(), reader })) {
+        walked.push(e.absPath.slice(dir.length));
+        log.push(`walk ${e.absPath.slice(dir.length)}`);
+        // Halfway through a (b's next), and through b (c's next), the next directory's lstats come without the walk moving on.
+        const expected = { '/a/f150': 'lstat /b/y00', '/b/y10': 'lstat /c/z' }[e.absPath.slice(dir.length)];
+        if (expected) expect(await within(5000, () => log.includes(expected)), expected).toBe(true);
+      }
+      expect(walked).toEqual(['', '/a', '/a/deep', '/a/deep/x', ...Array.from({ length: 300 }, (_, i) => `/a/f${String(i).padStart(3, '0')}`), '/b', ...Array.from({ length: 20 }, (_, i) => `/b/y${String(i).padStart(2, '0')}`), '/c', '/c/z']);
     }));
 
   test('warnings come in walk order', () =>
