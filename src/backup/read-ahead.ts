@@ -11,9 +11,9 @@
  * files' bytes live in one ring of `bytes` bytes, shared with the source
  * thread: a file's space is taken when it is asked for and given back once
  * the consumer has passed it and every file handed on with it, so memory
- * stays flat and nothing is allocated per file. The window is refilled once it is half empty, so a
- * batch holds half of it. Larger files are passed on unread, for the
- * consumer to stream. Only entries the walk has handed on are read, so a
+ * stays flat and nothing is allocated per file. The window is refilled once
+ * it is half empty, so a batch holds half of it. Larger files are passed on
+ * unread, for the consumer to stream. Only entries the walk has handed on are read, so a
  * file that changes between the walk and the read is seen changed.
  *
  * A small file is read as large as the walk found it, or less if it ends
@@ -183,13 +183,13 @@ const NONE: RunWarning[] = [];
  * `first`, a small file read, and the small files right after it that were
  * read in the same batch and that the walk said nothing before (at most
  * `most` in all), taken from the window: the ones whose bytes look
- * incompressible last, each group in walk order. Batches are cut where the
- * consumer stands, not where a read happens to finish, so the same tree is
- * archived in the same order every time. zstd then meets them side by side instead of
- * interleaved with text, and passes most of their blocks through as they
- * are: a 100,000-file backup, half text, half random, stored 5.5% less and
- * its chunks compressed about 20% faster (PERFORMANCE.md, "Incompressible
- * small files last").
+ * incompressible last, each group in walk order. zstd then meets them side
+ * by side instead of interleaved with text, and passes most of their blocks
+ * through as they are: a 100,000-file backup, half text, half random,
+ * stored 5.5% less and its chunks compressed about 20% faster
+ * (PERFORMANCE.md, "Incompressible small files last"). Batches are cut
+ * where the consumer stands, not where a read happens to finish, so the
+ * same tree is archived in the same order every time.
  */
 function takeRun(first: Slot, window: Slot[], most: number): Slot[] {
   const run = [first];

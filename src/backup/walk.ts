@@ -117,7 +117,8 @@ export async function* walk(sources: string[], opts: WalkOptions): AsyncGenerato
    * Directories the walk will enter, listed while it takes the entries
    * before them: otherwise the walk stops at every directory for its readdir
    * and its first lstat batch, which queues behind the reads on the source
-   * thread (0.9 s of a 100,000-file backup's 3.5 s).
+   * thread (0.9 s of waiting in a 100,000-file backup, on a warm cache).
+   * Each holds its directory's names, as the listing being walked does.
    */
   const ahead = new Map<string, Promise<Listing | NodeJS.ErrnoException>>();
 
@@ -187,7 +188,7 @@ class Listing {
   private readonly stats: (StatResult | undefined)[];
   private readonly batches = new Map<number, Promise<void>>();
   private taken = 0;
-  /** Children before this one and from `taken` on are known not to be directories. */
+  /** Children from `taken` up to this one are known not to be directories. */
   private scanned = 0;
 
   constructor(
