@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
 import { looksIncompressible } from '../../src/backup/compress.js';
+import { READ_AHEAD } from '../../src/backup/read-ahead.js';
 import { tarStream } from '../../src/backup/tar.js';
 import { archivePathOf, checkSources, walk } from '../../src/backup/walk.js';
 import type { WalkEntry } from '../../src/backup/walk.js';
@@ -152,12 +153,13 @@ describe('tar offsets and catalog', () => {
       // Depth first, names in byte order, but for the small files that look incompressible (random bytes here).
       expect(paths[0]).toBe('');
       const byName = new Map(catalog.map((e) => [rel(e), e]));
-      const dense = (p: string) => byName.get(p)!.type === 'file' && byName.get(p)!.size <= 1024 * 1024 && looksIncompressible(readFileSync(join(root, p)));
+      const small = (p: string) => byName.get(p)!.type === 'file' && byName.get(p)!.size <= READ_AHEAD.smallFile;
+      const dense = (p: string) => small(p) && looksIncompressible(readFileSync(join(root, p)));
       expect(paths.filter((p) => !dense(p))).toEqual(sortedNames(paths.filter((p) => !dense(p))));
       // Each of those comes after the small files that follow it in the walk, and before anything else that does.
       const walkOrder = sortedNames(paths);
       for (const p of paths.filter(dense)) {
-        const nextOther = walkOrder.slice(walkOrder.indexOf(p) + 1).find((q) => byName.get(q)!.type !== 'file' || byName.get(q)!.size > 1024 * 1024);
+        const nextOther = walkOrder.slice(walkOrder.indexOf(p) + 1).find((q) => !small(q));
         if (nextOther !== undefined) expect(paths.indexOf(p), p).toBeLessThan(paths.indexOf(nextOther));
         for (const q of walkOrder.slice(walkOrder.indexOf(p) + 1, nextOther === undefined ? undefined : walkOrder.indexOf(nextOther))) {
           if (!dense(q)) expect(paths.indexOf(p), `${p} after ${q}`).toBeGreaterThan(paths.indexOf(q));
