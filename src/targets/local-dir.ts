@@ -4,33 +4,43 @@
  * either holds its complete bytes or does not exist. Temporaries start with
  * '.' and are never listed.
  *
- * While a large put is written, what it wrote so far is flushed to disk in
- * the background every FLUSH_BYTES: with plenty of memory the kernel would
- * otherwise keep a whole volume dirty until the final fsync, and the backup
- * would wait for all of it to reach the disk there.
+ * Volumes are written and read with O_DIRECT where the filesystem allows it
+ * (direct-io.ts).
  */
+import { constants } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { TargetError, UsageError, ioError } from '../errors.js';
 import type { ByteSource, Target, TargetProps } from './target.js';
 import { FileBytes, ReadBuffers } from './file-bytes.js';
+import { AlignedBuffers, openDirect } from './direct-io.js';
+import { BufferedWrites, DirectWrites } from './file-writes.js';
 
 const VALID_NAME = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
-const FLUSH_BYTES = 64 * 1024 * 1024;
+const NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+/** A put takes two, a read one and, lent to a caller that hands them back, one or two more: enough for the few objects a command reads or writes at once. */
+const ALIGNED_BUFFERS = 16;
 
 export class LocalDirTarget implements Target {
   readonly props: TargetProps = { sequential: false, atomicPut: true, connections: 4 };
 
   private readonly readBuffers = new ReadBuffers();
+  private readonly aligned: AlignedBuffers | undefined;
 
-  private constructor(private readonly root: string) {}
+  private constructor(
+    private readonly root: string,
+    directIo: boolean,
+  ) {
+    this.aligned = directIo ? new AlignedBuffers(ALIGNED_BUFFERS) : undefined;
+  }
 
   get display(): string {
     return this.root;
   }
 
-  static async open(path: string, opts: { create: boolean }): Promise<LocalDirTarget> {
+  /** `directIo` false: through the page cache even where O_DIRECT works. */
+  static async open(path: string, opts: { create: boolean; directIo?: boolean }): Promise<LocalDirTarget> {
     const root = resolve(path);
     try {
       const s = await stat(root);
@@ -45,7 +55,7 @@ export class LocalDirTarget implements Target {
         throw ioError('create target', root, e);
       }
     }
-    return new LocalDirTarget(root);
+    return new LocalDirTarget(root, opts.directIo ?? true);
   }
 
   private path(name: string): string {
@@ -61,32 +71,19 @@ export class LocalDirTarget implements Target {
     let created: string | undefined;
     try {
       created = await mkdir(dir, { recursive: true });
-      const handle = await open(temp, 'wx', 0o644);
-      let unflushed = 0;
-      let flushing: Promise<void> | undefined;
+      const stages = this.aligned?.take(2);
       try {
-        for await (const chunk of source) {
-          let off = 0;
-          while (off < chunk.length) {
-            const { bytesWritten } = await handle.write(chunk, off, chunk.length - off);
-            off += bytesWritten;
-          }
-          size += chunk.length;
-          unflushed += chunk.length;
-          if (unflushed >= FLUSH_BYTES && !flushing) {
-            unflushed = 0;
-            // Not awaited: writing goes on while the disk catches up. A failure stays in `flushing` and is thrown below.
-            flushing = handle.datasync().then(() => {
-              flushing = undefined;
-            });
-            flushing.catch(() => {});
-          }
+        const { handle, direct } = stages ? await openDirect(temp, NEW_FILE, 0o644) : { handle: await open(temp, NEW_FILE, 0o644), direct: false };
+        const writes = direct ? new DirectWrites(handle, stages!) : new BufferedWrites(handle);
+        try {
+          for await (const chunk of source) await writes.write(chunk);
+          size = await writes.finish();
+        } finally {
+          await writes.settle();
+          await handle.close();
         }
-        await flushing;
-        await handle.sync();
       } finally {
-        await flushing?.catch(() => {});
-        await handle.close();
+        for (const b of stages ?? []) this.aligned!.give(b);
       }
       await rename(temp, final);
       await syncDir(dir);
@@ -101,12 +98,19 @@ export class LocalDirTarget implements Target {
 
   async get(name: string, range?: { start: number; end?: number }): Promise<ByteSource> {
     const p = this.path(name);
-    const handle = await open(p, 'r').catch((err: NodeJS.ErrnoException) => {
-      const leaf = name.split('/').pop() ?? name;
-      if (err.code === 'ENOENT') throw new TargetError('not-found', `${leaf} is missing from ${dirname(p)}`, { where: { volume: leaf } });
+    const leaf = name.split('/').pop() ?? name;
+    const [landing] = this.aligned?.take(1) ?? [];
+    let opened;
+    try {
+      opened = landing ? await openDirect(p, constants.O_RDONLY) : { handle: await open(p, 'r'), direct: false };
+    } catch (err) {
+      if (landing) this.aligned!.give(landing);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new TargetError('not-found', `${leaf} is missing from ${dirname(p)}`, { where: { volume: leaf } });
       throw ioError('open', p, err, { volume: leaf });
-    });
-    return new FileBytes(handle, range?.start ?? 0, range?.end ?? Infinity, this.readBuffers, { path: p, volume: name.split('/').pop() ?? name });
+    }
+    if (landing && !opened.direct) this.aligned!.give(landing);
+    const direct = opened.direct ? { landing: landing!, aligned: this.aligned! } : undefined;
+    return new FileBytes(opened.handle, range?.start ?? 0, range?.end ?? Infinity, this.readBuffers, { path: p, volume: leaf }, direct);
   }
 
   async size(name: string): Promise<number | undefined> {
