@@ -30,8 +30,10 @@ export interface ChunkWork {
   /**
    * The workers as lanes for file batches (restore/file-writers.ts), which
    * then keep the process alive until released; none when in-process.
+   * `backlog(lane)`: the file work a lane has queued, so that chunk jobs go
+   * to the idle worker with the least of it.
    */
-  fileLanes(onReply: (reply: unknown) => void, onFailure: (err: Error) => void): FileLane[];
+  fileLanes(onReply: (reply: unknown) => void, onFailure: (err: Error) => void, backlog: (lane: number) => number): FileLane[];
   releaseFileLanes(): void;
   /**
    * Compresses, pads and seals a volume's data chunk; returns its whole frame,
@@ -59,6 +61,18 @@ export function chunkWork(workers: number = defaultWorkers()): ChunkWork {
     return inProcess();
   }
   return new WorkerPool(WORKER_SCRIPT, workers);
+}
+
+/**
+ * Which idle worker takes the next chunk job, given each one's file backlog
+ * (restore's lanes): the one with the least, the last idle of those tied. A
+ * job posted to a worker busy writing files waits behind them, while the
+ * other may have nothing to do.
+ */
+export function leastBacklog(backlogs: number[]): number {
+  let at = backlogs.length - 1;
+  for (let i = at - 1; i >= 0; i--) if (backlogs[i]! < backlogs[at]!) at = i;
+  return at;
 }
 
 function inProcess(): ChunkWork {
@@ -100,6 +114,7 @@ class WorkerPool implements ChunkWork {
   private closed = false;
   private onFileReply: ((reply: unknown) => void) | undefined;
   private onFileFailure: ((err: Error) => void) | undefined;
+  private fileBacklog: ((lane: number) => number) | undefined;
 
   constructor(
     private readonly script: string,
@@ -137,10 +152,11 @@ class WorkerPool implements ChunkWork {
     return this.submit(job).then(toDecoded);
   }
 
-  fileLanes(onReply: (reply: unknown) => void, onFailure: (err: Error) => void): FileLane[] {
+  fileLanes(onReply: (reply: unknown) => void, onFailure: (err: Error) => void, backlog: (lane: number) => number): FileLane[] {
     if (!this.all.length) this.start();
     this.onFileReply = onReply;
     this.onFileFailure = onFailure;
+    this.fileBacklog = backlog;
     if (this.failed) onFailure(this.failed);
     for (const w of this.all) w.ref();
     return this.all.map((w) => ({ post: (message, transfer) => w.postMessage({ files: message }, transfer) }));
@@ -149,6 +165,7 @@ class WorkerPool implements ChunkWork {
   releaseFileLanes(): void {
     this.onFileReply = undefined;
     this.onFileFailure = undefined;
+    this.fileBacklog = undefined;
     for (const w of this.all) if (this.idle.includes(w)) w.unref();
   }
 
@@ -186,13 +203,19 @@ class WorkerPool implements ChunkWork {
 
   private dispatch(): void {
     while (this.idle.length && this.queue.length) {
-      const w = this.idle.pop()!;
+      const w = this.takeIdle();
       const msg = this.queue.shift()!;
       w.ref();
       const transfer = [msg.job.data.buffer as ArrayBuffer];
       if (msg.job.into) transfer.push(msg.job.into.buffer as ArrayBuffer);
       w.postMessage(msg, transfer);
     }
+  }
+
+  private takeIdle(): Worker {
+    const backlog = this.fileBacklog;
+    const at = backlog ? leastBacklog(this.idle.map((w) => backlog(this.all.indexOf(w)))) : this.idle.length - 1;
+    return this.idle.splice(at, 1)[0]!;
   }
 
   private done(w: Worker, m: { id: number; result?: ChunkResult; error?: string }): void {

@@ -7,6 +7,9 @@
 import type { FileJobs, FileOp, FileOutcome, SmallFileOp } from './file-jobs.js';
 
 /** `lane`, `load` and `files` are the sender's, handed back in the reply so it knows which lane has that much less to do. */
+/** A batch is sent once it holds this many bytes (restore/file-writers.ts). */
+export const BATCH_BYTES = 1024 * 1024;
+
 export type FileBatch = { lane: number; load: number; files: number; ops: string; buffers: ArrayBuffer[]; bytes: number } | { close: true };
 
 export type WriterReply =
@@ -34,4 +37,9 @@ export function runFileBatch(jobs: FileJobs, batch: FileBatch): WriterReply {
     if (o) outcomes.push(o);
   }
   return { lane: batch.lane, load: batch.load, files: batch.files, outcomes, bytes: batch.bytes, buffers: batch.buffers };
+}
+
+/** A batch of a large file's bytes: full, and at most one file begun in it. It may wait for chunk jobs (parallel/chunk-worker.ts). */
+export function isLargeFileData(batch: FileBatch): boolean {
+  return !('close' in batch) && batch.bytes >= BATCH_BYTES && batch.files <= 1;
 }

@@ -18,13 +18,20 @@
 import type { ChunkWork, FileLane } from '../parallel/pool.js';
 import { FileJobs } from './file-jobs.js';
 import type { Expected, FileMeta, FileOp, FileOutcome, SmallFileOp } from './file-jobs.js';
+import { BATCH_BYTES } from './file-batch.js';
 import type { WriterReply } from './file-batch.js';
 
 /** Several folders of small files: the lanes can be in different ones (AFFINITY_FILES). */
 const MAX_FILES_IN_FLIGHT = 1024;
-const MAX_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
-/** A batch is sent once it holds this many bytes or ops. */
-const BATCH_BYTES = 1024 * 1024;
+/**
+ * Large files stream one after the other, each on one lane, so the next can
+ * start on another lane only while the last one's tail is still queued:
+ * with 8 MiB a 2 GiB restore of 50 MB files kept about one core busy for
+ * half its time, with 32 MiB both; 64 MiB gained nothing more
+ * (docs/PERFORMANCE.md, "Direct I/O for volumes").
+ */
+const MAX_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
+/** A batch is sent once it holds this many ops (or BATCH_BYTES). */
 const BATCH_OPS = 256;
 /** What a file costs a lane besides its bytes (open, rename, metadata), counted as this many bytes. */
 const FILE_COST = 64 * 1024;
@@ -34,7 +41,7 @@ const FILE_COST = 64 * 1024;
  * lanes creating files in one folder queue on its lock.
  */
 const AFFINITY_FILES = MAX_FILES_IN_FLIGHT / 2;
-const AFFINITY_BYTES = MAX_BYTES_IN_FLIGHT / 2;
+const AFFINITY_BYTES = 4 * 1024 * 1024;
 
 interface Lane {
   index: number;
@@ -101,7 +108,7 @@ export class FileWriters {
   /** Lanes open with the first file, so a restore that fails before writing never holds the threads. */
   private start(): void {
     this.started = true;
-    const channels = this.work?.fileLanes((r) => this.replied(r as WriterReply), (err) => this.fail(err)) ?? [];
+    const channels = this.work?.fileLanes((r) => this.replied(r as WriterReply), (err) => this.fail(err), (lane) => this.lanes[lane]?.load ?? 0) ?? [];
     for (const channel of channels) this.lanes.push({ index: this.lanes.length, channel, load: 0, batchLoad: 0, files: 0, batchFiles: 0, batch: [], buffers: [], packed: -1, batchBytes: 0 });
     if (!this.lanes.length) this.inProcess = new FileJobs();
   }

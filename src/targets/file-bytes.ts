@@ -1,7 +1,7 @@
 /**
  * A local file's bytes as a ByteSource: positional reads of up to READ_BYTES
  * into buffers that come back through `recycle`, with the next read already
- * in flight while the caller works on the last. fs.ReadStream took a fresh
+ * in flight while the caller works on the last (several with O_DIRECT). fs.ReadStream took a fresh
  * 1 MiB buffer for every read: reusing them took a quarter of a 2 GiB
  * restore's page faults and about 7% of its CPU time (docs/PERFORMANCE.md).
  *
@@ -44,20 +44,36 @@ export class ReadBuffers {
   }
 }
 
+/**
+ * Reads in flight at once from a file opened with O_DIRECT, for a caller lent
+ * aligned buffers. Such a read waits for the disk, where one through the page
+ * cache is a copy: with one read ahead, a 2 GiB restore's main thread waited
+ * about a second in all for its volumes (docs/PERFORMANCE.md, "Direct I/O for
+ * volumes").
+ */
+const DIRECT_READS_AHEAD = 4;
+
 export class FileBytes implements ByteSource {
+  /** Where the next read starts; reads are positioned when they are issued, so several can be in flight. */
+  private issued: number;
+  /** A read came back short: the file ends there. */
+  private ended = false;
+  /** Whether the caller hands buffers back: only then is it lent aligned ones. */
+  private recycles = false;
+  private landingBusy = false;
+
   /** `end`: exclusive; the handle is closed when iteration ends, however it ends. */
   constructor(
     private readonly handle: FileHandle,
-    private position: number,
+    start: number,
     private readonly end: number,
     private readonly buffers: ReadBuffers,
     private readonly where: { path: string; volume: string },
     /** Set when the handle was opened with O_DIRECT: the pool of aligned buffers, and one of them this source holds until reading ends. */
     private readonly direct?: { landing: Buffer; aligned: AlignedBuffers },
-  ) {}
-
-  /** Whether the caller hands buffers back: only then is it lent aligned ones. */
-  private recycles = false;
+  ) {
+    this.issued = start;
+  }
 
   /** Hands a buffer this source yielded back for reuse: the caller must hold no view of it any more. */
   recycle(b: Uint8Array): void {
@@ -66,68 +82,92 @@ export class FileBytes implements ByteSource {
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
-    let next = this.readAhead();
+    const ahead: Promise<Buffer | null>[] = [];
+    const fill = () => {
+      const depth = this.direct && this.recycles ? DIRECT_READS_AHEAD : 1;
+      while (ahead.length < depth) {
+        const p = this.issue();
+        if (!p) break;
+        p.catch(() => {}); // observed when awaited, never left unhandled
+        ahead.push(p);
+      }
+    };
     try {
-      for (;;) {
+      fill();
+      for (let next = ahead.shift(); next; next = ahead.shift()) {
         const b = await next;
         if (!b) return;
-        next = this.readAhead();
+        fill();
         yield b;
       }
     } finally {
       // Never close the descriptor under a read still in flight: its number could be reused meanwhile.
-      const unread = await next.catch(() => null);
-      if (unread) this.recycle(unread);
+      for (const p of ahead) {
+        const unread = await p.catch(() => null);
+        if (unread) this.recycle(unread);
+      }
       if (this.direct) this.direct.aligned.give(this.direct.landing);
       await this.handle.close();
     }
   }
 
-  /** The next read, started now; its failure is observed when it is awaited, never left unhandled. */
-  private readAhead(): Promise<Buffer | null> {
-    const p = this.read();
-    p.catch(() => {});
-    return p;
+  /** Starts the next read, or returns undefined when there is none to start now. */
+  private issue(): Promise<Buffer | null> | undefined {
+    const position = this.issued;
+    if (this.ended || position >= this.end) return undefined;
+    if (!this.direct) {
+      const want = Math.min(READ_BYTES, this.end - position);
+      this.issued += want;
+      return this.readPlain(position, want);
+    }
+    const { landing, aligned } = this.direct;
+    const lent = this.recycles ? aligned.take(1)?.[0] : undefined;
+    if (!lent && this.landingBusy) return undefined;
+    const into = lent ?? landing;
+    const skip = position % DIRECT_ALIGNMENT;
+    // A read into the landing buffer is copied into a plain one, of READ_BYTES.
+    const want = Math.min(into.length - skip, lent ? Infinity : READ_BYTES, this.end - position);
+    this.issued += want;
+    if (!lent) this.landingBusy = true;
+    return this.readDirect(position, want, lent).finally(() => {
+      if (!lent) this.landingBusy = false;
+    });
   }
 
-  private async read(): Promise<Buffer | null> {
-    const want = Math.min(READ_BYTES, this.end - this.position);
-    if (want <= 0) return null;
-    if (this.direct) return this.readDirect(want);
+  private async readPlain(position: number, want: number): Promise<Buffer | null> {
     const b = this.buffers.take();
     let bytesRead: number;
     try {
-      ({ bytesRead } = await this.handle.read(b, 0, want, this.position));
+      ({ bytesRead } = await this.handle.read(b, 0, want, position));
     } catch (err) {
       throw ioError('read', this.where.path, err, { volume: this.where.volume });
     }
+    if (bytesRead < want) this.ended = true;
     if (bytesRead === 0) {
       this.buffers.give(b);
       return null;
     }
-    this.position += bytesRead;
     return b.subarray(0, bytesRead);
   }
 
   /** Reads whole aligned blocks, from the aligned offset at or before `position`, and returns the `want` bytes at `position` (fewer at the end). */
-  private async readDirect(want: number): Promise<Buffer | null> {
+  private async readDirect(position: number, want: number, lent: Buffer | undefined): Promise<Buffer | null> {
     const { landing, aligned } = this.direct!;
-    const lent = this.recycles ? aligned.take(1)?.[0] : undefined;
     const into = lent ?? landing;
-    const skip = this.position % DIRECT_ALIGNMENT;
+    const skip = position % DIRECT_ALIGNMENT;
     let bytesRead: number;
     try {
-      ({ bytesRead } = await this.handle.read(into, 0, into.length, this.position - skip));
+      ({ bytesRead } = await this.handle.read(into, 0, into.length, position - skip));
     } catch (err) {
       if (lent) aligned.give(lent);
       throw ioError('read', this.where.path, err, { volume: this.where.volume });
     }
     const n = Math.max(0, Math.min(bytesRead - skip, want));
+    if (n < want) this.ended = true;
     if (n === 0) {
       if (lent) aligned.give(lent);
       return null;
     }
-    this.position += n;
     if (lent) return lent.subarray(skip, skip + n);
     const b = this.buffers.take();
     landing.copy(b, 0, skip, skip + n);

@@ -21,7 +21,7 @@ async function lanesAnswering(workers: number): Promise<number> {
   try {
     const replies: WriterReply[] = [];
     const failures: Error[] = [];
-    const lanes = work.fileLanes((r) => replies.push(r as WriterReply), (err) => failures.push(err));
+    const lanes = work.fileLanes((r) => replies.push(r as WriterReply), (err) => failures.push(err), () => 0);
     for (const lane of lanes) lane.post({ close: true }, []);
     await expect.poll(() => replies.length).toBe(lanes.length);
     expect(replies).toEqual(lanes.map(() => ({ closed: true })));

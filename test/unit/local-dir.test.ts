@@ -116,7 +116,8 @@ describe('LocalDirTarget get with O_DIRECT', () => {
       const got: Buffer[] = [];
       const lent = new Set<string>();
       for await (const b of source) {
-        // The first two were read before any was handed back; later ones are views of the aligned pool, where at most two are out at once.
+        // The first two were read before any was handed back; later ones are views of the aligned pool, where at most
+        // five are out at once: four being read ahead, one with the caller.
         if (got.length >= 2) {
           expect(b.buffer.byteLength).toBeGreaterThan(MiB);
           lent.add(String(b.byteOffset - (b.byteOffset % MiB)));
@@ -126,7 +127,7 @@ describe('LocalDirTarget get with O_DIRECT', () => {
       }
       expect(Buffer.concat(got).equals(content.subarray(3))).toBe(true);
       expect(lent.size).toBeGreaterThan(0);
-      expect(lent.size).toBeLessThanOrEqual(2);
+      expect(lent.size).toBeLessThanOrEqual(5);
     });
   });
 });
