@@ -19,7 +19,11 @@ import { BufferedWrites, DirectWrites } from './file-writes.js';
 
 const VALID_NAME = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 const NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
-/** A put takes two, a read one and, lent to a caller that hands them back, one or two more: enough for the few objects a command reads or writes at once. */
+/**
+ * A put takes two; a read one of its own, and up to five more when lent to a
+ * caller that hands them back (four read ahead, one held): enough for the
+ * few objects a command reads or writes at once.
+ */
 const ALIGNED_BUFFERS = 16;
 
 export class LocalDirTarget implements Target {
