@@ -6,10 +6,10 @@
  */
 import type { FileJobs, FileOp, FileOutcome, SmallFileOp } from './file-jobs.js';
 
-/** `lane`, `load` and `files` are the sender's, handed back in the reply so it knows which lane has that much less to do. */
 /** A batch is sent once it holds this many bytes (restore/file-writers.ts). */
 export const BATCH_BYTES = 1024 * 1024;
 
+/** `lane`, `load` and `files` are the sender's, handed back in the reply so it knows which lane has that much less to do. */
 export type FileBatch = { lane: number; load: number; files: number; ops: string; buffers: ArrayBuffer[]; bytes: number } | { close: true };
 
 export type WriterReply =

@@ -1,9 +1,10 @@
 /**
  * A local file's bytes as a ByteSource: positional reads of up to READ_BYTES
  * into buffers that come back through `recycle`, with the next read already
- * in flight while the caller works on the last (several with O_DIRECT). fs.ReadStream took a fresh
- * 1 MiB buffer for every read: reusing them took a quarter of a 2 GiB
- * restore's page faults and about 7% of its CPU time (docs/PERFORMANCE.md).
+ * in flight while the caller works on the last (several with O_DIRECT).
+ * fs.ReadStream took a fresh 1 MiB buffer for every read: reusing them took
+ * a quarter of a 2 GiB restore's page faults and about 7% of its CPU time
+ * (docs/PERFORMANCE.md).
  *
  * A file opened with O_DIRECT is read at aligned offsets into aligned
  * buffers. Once a caller has handed a buffer back, it is given aligned
