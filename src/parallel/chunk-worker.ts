@@ -22,8 +22,8 @@ const scavenge = scavengeEvery(4);
  * 2 GiB restore's chunk jobs queued behind one lane's writes, and half of it
  * ran on one core (docs/PERFORMANCE.md, "Direct I/O for volumes"). Lighter
  * batches (small files) run at once, unless batches wait: they keep their
- * order. Deferring those too held up to 70 MiB more of batch buffers in a
- * small-file restore.
+ * order. Deferring those too held up to 60-80 MiB more of batch buffers in
+ * a small-file restore.
  */
 const batches: FileBatch[] = [];
 function runBatch(batch: FileBatch): void {
