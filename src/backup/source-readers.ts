@@ -1,15 +1,24 @@
 /**
- * Runs source-jobs.ts batches on a thread of their own, so the source tree
- * is lstat'ed and read while the main thread packs and seals. One thread,
- * which takes the batches in the order they are sent: a second one measured
- * about 13 MiB more resident memory, which the 256 MiB budget does not have,
- * and on two cores no more CPU to run on. It does leave one read in flight
- * at a time (docs/PERFORMANCE.md). Without the compiled thread script (tests
- * that import src/ directly) the batches run in-process.
+ * Runs source-jobs.ts batches on two threads of their own, so the source
+ * tree is lstat'ed and read while the main thread packs and seals, with two
+ * system calls in flight. Each thread makes its calls one at a time, which
+ * on a warm cache is all it takes, but on a cold one leaves the disk
+ * waiting between them: a 100,000-file backup from a cold cache took 9.2 s
+ * with one thread and 6.9 s with two (5.5-6.0 s with four, for 33 MiB more
+ * resident memory; each thread costs about 12 MiB). On a warm cache two
+ * made no difference (docs/PERFORMANCE.md, "Two source threads").
  *
- * The thread starts with the first batch and keeps the process alive only
- * while a batch is in flight; if it fails, every batch in flight and after
- * it fails.
+ * A batch of small files is split between the threads, one run of the
+ * walk order each, the first to the thread with the fewest batches
+ * waiting; an lstat batch goes to that thread whole; a stream (a large
+ * file) stays on the thread that opened it, which holds its descriptor and
+ * hash and takes its parts in the order asked.
+ * Without the compiled thread script (tests that import src/ directly) the
+ * batches run in-process.
+ *
+ * A thread starts with the first batch sent to it and keeps the process
+ * alive only while it has a batch in flight; if it fails, every batch in
+ * flight and after it on that thread fails.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -53,11 +62,55 @@ function jobsOf(run: (job: SourceJob) => Promise<SourceAnswer>): SourceReader {
 
 export const inProcessReader: SourceReader = jobsOf(async (job) => runSourceJob(job));
 
-export function sourceReaders(): SourceReaders {
+/** Threads, and so system calls in flight: see above. */
+export const SOURCE_THREADS = 2;
+
+export function sourceReaders(count = SOURCE_THREADS): SourceReaders {
   const script = fileURLToPath(THREAD_SCRIPT);
   if (!existsSync(script)) return { ...inProcessReader, stop: () => {} };
-  const thread = new SourceThread(script);
-  return { ...jobsOf((job) => thread.submit(job)), stop: () => thread.stop() };
+  const threads = Array.from({ length: count }, () => new SourceThread(script));
+  const on = threads.map((t) => jobsOf((job) => t.submit(job)));
+  /** Thread numbers, the one with the fewest batches waiting first. */
+  const byLoad = () => threads.map((t, i) => ({ i, n: t.inFlight })).sort((a, b) => a.n - b.n).map((t) => t.i);
+  const leastBusy = () => byLoad()[0]!;
+  /** Open streams: the thread that opened each, and its number there. */
+  const streams = new Map<number, { thread: number; stream: number }>();
+  let nextStream = 1;
+  const streamOn = (stream: number) => {
+    const s = streams.get(stream);
+    if (!s) throw new Error(`source stream ${stream} is not open`);
+    return s;
+  };
+  return {
+    lstat: (paths) => on[leastBusy()]!.lstat(paths),
+    async read(paths, sizes, offsets, into) {
+      const per = Math.ceil(paths.length / threads.length);
+      const order = byLoad();
+      const runs: Promise<FileRead[]>[] = [];
+      for (let from = 0, k = 0; from < paths.length; from += per, k++) {
+        runs.push(on[order[k]!]!.read(paths.slice(from, from + per), sizes.slice(from, from + per), offsets.slice(from, from + per), into));
+      }
+      return (await Promise.all(runs)).flat();
+    },
+    async open(path) {
+      const thread = leastBusy();
+      const opened = await on[thread]!.open(path);
+      if (!('stream' in opened)) return opened;
+      const stream = nextStream++;
+      streams.set(stream, { thread, stream: opened.stream });
+      return { stream };
+    },
+    async part(stream, length, into, at) {
+      const s = streamOn(stream);
+      return on[s.thread]!.part(s.stream, length, into, at);
+    },
+    async close(stream, size) {
+      const s = streamOn(stream);
+      streams.delete(stream);
+      return on[s.thread]!.close(s.stream, size);
+    },
+    stop: () => threads.forEach((t) => t.stop()),
+  };
 }
 
 function answerOf<Op extends SourceAnswer['op']>(a: SourceAnswer, op: Op): Extract<SourceAnswer, { op: Op }> {
@@ -82,6 +135,11 @@ class SourceThread {
   private closed = false;
 
   constructor(private readonly script: string) {}
+
+  /** Batches sent and not yet answered. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
 
   stop(): void {
     this.closed = true;

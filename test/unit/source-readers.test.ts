@@ -4,16 +4,19 @@
 // read batches put each file's bytes at its offset in the shared memory and
 // nowhere else, and say what happened to files that shrank, grew, vanished
 // or cannot be read. Streams (large files) give their parts in the order
-// asked, and the same account of what happened.
+// asked, and the same account of what happened. With two source threads, a
+// read batch is split between them, streams opened side by side stay on
+// their own thread, and a thread held up in a call does not hold up the
+// batches sent meanwhile.
 import { createHash } from 'node:crypto';
-import { appendFile, mkdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, stat, symlink, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { inProcessReader } from '../../src/backup/source-readers.js';
 import type { SourceReader } from '../../src/backup/source-readers.js';
-import { sourceReaders } from '../../dist/backup/source-readers.js';
+import { SOURCE_THREADS, sourceReaders } from '../../dist/backup/source-readers.js';
 import { seededRandom, withTempDir } from './helpers.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -132,4 +135,69 @@ test('a closed source thread refuses further batches', async () => {
   await readers.lstat(['/']);
   readers.stop();
   await expect(readers.lstat(['/'])).rejects.toThrow('closed');
+});
+
+describe('two source threads', () => {
+  test('there are two', () => expect(SOURCE_THREADS).toBe(2));
+
+  test('a read batch split between them puts every file at its offset, in the order asked', () =>
+    withTempDir('source', async (dir) => {
+      const rnd = seededRandom(14);
+      const contents = Array.from({ length: 9 }, (_, i) => rnd.bytes(100 + 37 * i));
+      const paths = contents.map((_, i) => join(dir, `f${i}`));
+      await Promise.all(paths.map((p, i) => writeFile(p, contents[i]!)));
+      const memory = new SharedArrayBuffer(4096);
+      const view = Buffer.from(memory);
+      const offsets = contents.map((_, i) => i * 400);
+      const files = await thread.read(paths, contents.map((c) => c.length), offsets, memory);
+      expect(files.map((f) => f.sha256)).toEqual(contents.map(sha256));
+      contents.forEach((c, i) => expect(view.subarray(offsets[i], offsets[i]! + c.length).equals(c), `f${i}`).toBe(true));
+    }));
+
+  test('streams opened side by side each read their own file, parts interleaved', () =>
+    withTempDir('source', async (dir) => {
+      const rnd = seededRandom(15);
+      const a = rnd.bytes(6000);
+      const b = rnd.bytes(6000);
+      await writeFile(join(dir, 'a'), a);
+      await writeFile(join(dir, 'b'), b);
+      // Both asked for at once: each goes to a thread of its own, where each is that thread's first stream.
+      const [sa, sb] = await Promise.all([thread.open(join(dir, 'a')), thread.open(join(dir, 'b'))]);
+      if (!('stream' in sa) || !('stream' in sb)) throw new Error('not opened');
+      const memory = new SharedArrayBuffer(12_000);
+      const view = Buffer.from(memory);
+      await Promise.all([
+        thread.part(sa.stream, 3000, memory, 0),
+        thread.part(sb.stream, 3000, memory, 6000),
+        thread.part(sa.stream, 3000, memory, 3000),
+        thread.part(sb.stream, 3000, memory, 9000),
+      ]);
+      expect(view.subarray(0, 6000).equals(a)).toBe(true);
+      expect(view.subarray(6000, 12_000).equals(b)).toBe(true);
+      expect((await thread.close(sb.stream, 6000)).sha256).toBe(sha256(b));
+      expect((await thread.close(sa.stream, 6000)).sha256).toBe(sha256(a));
+    }));
+
+  test('a thread held up in a call does not hold up the batches sent meanwhile', () =>
+    withTempDir('source', async (dir) => {
+      const fifo = join(dir, 'fifo');
+      execFileSync('mkfifo', [fifo]);
+      await writeFile(join(dir, 'file'), 'content');
+      const readers = sourceReaders();
+      try {
+        // Opening a FIFO to read waits for a writer: one thread is held there until one comes.
+        const held = readers.open(fifo);
+        const memory = new SharedArrayBuffer(16);
+        const inTime = <T>(p: Promise<T>) => Promise.race([p, new Promise<'held up'>((resolve) => setTimeout(resolve, 5000, 'held up'))]);
+        expect(await inTime(readers.lstat([dir]))).toMatchObject([{ stat: { mode: expect.any(Number) } }]);
+        expect(await inTime(readers.read([join(dir, 'file')], [7], [0], memory))).toMatchObject([{ length: 7, sha256: sha256(Buffer.from('content')) }]);
+        const writer = await open(fifo, 'w');
+        const opened = await held;
+        await writer.close();
+        if (!('stream' in opened)) throw new Error('not opened');
+        expect(await readers.close(opened.stream, 0)).toMatchObject({ sha256: sha256(Buffer.alloc(0)) });
+      } finally {
+        readers.stop();
+      }
+    }));
 });
