@@ -4,10 +4,9 @@
 // read batches put each file's bytes at its offset in the shared memory and
 // nowhere else, and say what happened to files that shrank, grew, vanished
 // or cannot be read. Streams (large files) give their parts in the order
-// asked, and the same account of what happened. With two source threads, a
-// read batch is split between them, streams opened side by side stay on
-// their own thread, and a thread held up in a call does not hold up the
-// batches sent meanwhile.
+// asked, and the same account of what happened, also side by side. With two
+// source threads, a read batch is split between them, and a thread held up
+// in a call does not hold up the batches sent meanwhile.
 import { createHash } from 'node:crypto';
 import { appendFile, mkdir, open, stat, symlink, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
@@ -128,6 +127,28 @@ describe.each([
       expect(await reader.part(opened.stream, 100, memory, 0)).toEqual({ length: 0 });
       expect(await reader.close(opened.stream, 100)).toEqual({ sha256: sha256(Buffer.alloc(100)) });
     }));
+  test('streams opened side by side each read their own file, parts interleaved', () =>
+    withTempDir('source', async (dir) => {
+      const rnd = seededRandom(15);
+      const a = rnd.bytes(6000);
+      const b = rnd.bytes(6000);
+      await writeFile(join(dir, 'a'), a);
+      await writeFile(join(dir, 'b'), b);
+      const [sa, sb] = await Promise.all([reader.open(join(dir, 'a')), reader.open(join(dir, 'b'))]);
+      if (!('stream' in sa) || !('stream' in sb)) throw new Error('not opened');
+      const memory = new SharedArrayBuffer(12_000);
+      const view = Buffer.from(memory);
+      await Promise.all([
+        reader.part(sa.stream, 3000, memory, 0),
+        reader.part(sb.stream, 3000, memory, 6000),
+        reader.part(sa.stream, 3000, memory, 3000),
+        reader.part(sb.stream, 3000, memory, 9000),
+      ]);
+      expect(view.subarray(0, 6000).equals(a)).toBe(true);
+      expect(view.subarray(6000, 12_000).equals(b)).toBe(true);
+      expect((await reader.close(sb.stream, 6000)).sha256).toBe(sha256(b));
+      expect((await reader.close(sa.stream, 6000)).sha256).toBe(sha256(a));
+    }));
 });
 
 test('a closed source thread refuses further batches', async () => {
@@ -152,30 +173,6 @@ describe('two source threads', () => {
       const files = await thread.read(paths, contents.map((c) => c.length), offsets, memory);
       expect(files.map((f) => f.sha256)).toEqual(contents.map(sha256));
       contents.forEach((c, i) => expect(view.subarray(offsets[i], offsets[i]! + c.length).equals(c), `f${i}`).toBe(true));
-    }));
-
-  test('streams opened side by side each read their own file, parts interleaved', () =>
-    withTempDir('source', async (dir) => {
-      const rnd = seededRandom(15);
-      const a = rnd.bytes(6000);
-      const b = rnd.bytes(6000);
-      await writeFile(join(dir, 'a'), a);
-      await writeFile(join(dir, 'b'), b);
-      // Both asked for at once: each goes to a thread of its own, where each is that thread's first stream.
-      const [sa, sb] = await Promise.all([thread.open(join(dir, 'a')), thread.open(join(dir, 'b'))]);
-      if (!('stream' in sa) || !('stream' in sb)) throw new Error('not opened');
-      const memory = new SharedArrayBuffer(12_000);
-      const view = Buffer.from(memory);
-      await Promise.all([
-        thread.part(sa.stream, 3000, memory, 0),
-        thread.part(sb.stream, 3000, memory, 6000),
-        thread.part(sa.stream, 3000, memory, 3000),
-        thread.part(sb.stream, 3000, memory, 9000),
-      ]);
-      expect(view.subarray(0, 6000).equals(a)).toBe(true);
-      expect(view.subarray(6000, 12_000).equals(b)).toBe(true);
-      expect((await thread.close(sb.stream, 6000)).sha256).toBe(sha256(b));
-      expect((await thread.close(sa.stream, 6000)).sha256).toBe(sha256(a));
     }));
 
   test('a thread held up in a call does not hold up the batches sent meanwhile', () =>
