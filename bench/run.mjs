@@ -44,6 +44,8 @@ options:
   --coffer-variant NAME=FLAGS
                         also run coffer as "coffer:NAME" with FLAGS on backup, verify and restore;
                         KEY=VALUE words in FLAGS set the environment (repeatable; e.g. 'w1=--workers 1')
+  --cold                drop the page cache before every operation instead of warming it (a nightly
+                        backup's case; needs root: writes /proc/sys/vm/drop_caches)
   --check MODE          after each restore: sample (default: file count, bytes and 64 files' SHA-256),
                         full (every file's SHA-256) or count
   --seed S              corpus seed (default coffer-bench-1)
@@ -72,6 +74,7 @@ function parse() {
       'scale-tools': { type: 'string', default: 'coffer' },
       'coffer-flags': { type: 'string', default: '' },
       'coffer-variant': { type: 'string', multiple: true, default: [] },
+      cold: { type: 'boolean', default: false },
       check: { type: 'string', default: 'sample' },
       seed: { type: 'string', default: 'coffer-bench-1' },
       cache: { type: 'string', default: process.env.COFFER_BENCH_CACHE ?? join(HERE, '.corpus') },
@@ -123,6 +126,7 @@ function parse() {
         return usage(e instanceof Error ? e.message : String(e));
       }
     }),
+    cold: values.cold,
     check: /** @type {'sample' | 'full' | 'count'} */ (values.check),
     seed: values.seed,
     cache: resolve(values.cache),
@@ -132,6 +136,19 @@ function parse() {
     timeout: num(values.timeout, 3600, '--timeout'),
     json: values.json,
   };
+}
+
+/**
+ * Writes back what is dirty, then drops the clean page cache, dentries and
+ * inodes, so the next run reads the corpus (and its repository) from disk.
+ */
+function dropCaches() {
+  spawnSync('sync');
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '3');
+  } catch (e) {
+    usage(`--cold cannot drop the page cache (${/** @type {NodeJS.ErrnoException} */ (e).code ?? e}): it writes /proc/sys/vm/drop_caches, which needs root`);
+  }
 }
 
 /** @param {string} msg @returns {never} */
@@ -180,6 +197,7 @@ function textRatio(/** @type {import('./lib/corpus.mjs').Corpus} */ c) {
 async function main() {
   const o = parse();
   if (!existsSync(TIME)) usage(`${TIME} (GNU time) is missing: install it with bench/install-peers.sh (apt-get install time)`);
+  if (o.cold) dropCaches(); // fails here, before anything is built, when it cannot
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
   const workRun = join(o.work, `run-${stamp}`);
   const restoreBase = o.restoreDir ? join(o.restoreDir, `run-${stamp}`) : join(workRun, 'restore');
@@ -268,9 +286,9 @@ async function main() {
     const expected = new Map();
     for (const f of sample) expected.set(f.path, await hashFile(join(c.tree, f.path)));
     for (let round = 1; round <= o.rounds && !aborted; round++) {
-      const w = warm(c);
+      const cache = o.cold ? 'page cache dropped before each operation' : `page cache warmed in ${warm(c).toFixed(1)} s`;
       speeds.push(hostSpeed());
-      say(`${info.label}, round ${round}/${o.rounds} (page cache warmed in ${w.toFixed(1)} s; host SHA-256 ${speeds.at(-1)?.toFixed(2)} GiB/s)`);
+      say(`${info.label}, round ${round}/${o.rounds} (${cache}; host SHA-256 ${speeds.at(-1)?.toFixed(2)} GiB/s)`);
       const order = ts.map((_, i) => ts[(i + round - 1) % ts.length]);
       for (const t of order) {
         if (aborted) break;
@@ -288,7 +306,8 @@ async function main() {
         for (const op of t.ops) {
           spawnSync('sync'); // untimed: write back what earlier runs left dirty, so it does not land in this one
           // Untimed: the page cache can be reclaimed within minutes (PERFORMANCE.md), so every backup starts warm, not only the round's first.
-          if (op === 'backup') warm(c);
+          if (o.cold) dropCaches();
+          else if (op === 'backup') warm(c);
           const log = join(logs, `${name}-${op}`.replace(/:/g, '-'));
           const m = await measure(t.command(op, d), log, o.timeout);
           if (aborted) break; // ended by Ctrl-C: not a result
@@ -344,7 +363,7 @@ async function main() {
   const rs = ratios(summary, corpora, runs);
   const command = commandLine();
   const result = {
-    benchmark: 'coffer', version: 1, date: new Date().toISOString(), command,
+    benchmark: 'coffer', version: 1, date: new Date().toISOString(), command, cache: /** @type {'cold' | 'warm'} */ (o.cold ? 'cold' : 'warm'),
     machine: machine(workRun, loadBefore, speeds), versions, labels, skipped, rounds: o.rounds, corpora, summary, ratios: rs, runs, logs,
   };
   const nulls = (/** @type {string} */ _k, /** @type {unknown} */ v) => (v === undefined ? null : v);

@@ -121,7 +121,7 @@ const mb = (/** @type {number} */ x) => (x >= 1e9 ? `${(x / 1e9).toFixed(2)} GB`
 const size = (/** @type {number} */ x) => (x >= 1024 ** 3 ? `${+(x / 1024 ** 3).toFixed(2)} GiB` : `${+(x / 1024 ** 2).toFixed(1)} MiB`);
 
 /**
- * @param {{ machine: Record<string, string>, versions: Record<string, string>, labels: Record<string, string>, command: string, corpora: CorpusInfo[], summary: Summary[], ratios: Ratio[], runs: RunRecord[], rounds: number, skipped: Record<string, string>, notes: string[] }} r
+ * @param {{ machine: Record<string, string>, versions: Record<string, string>, labels: Record<string, string>, command: string, cache?: 'warm' | 'cold', corpora: CorpusInfo[], summary: Summary[], ratios: Ratio[], runs: RunRecord[], rounds: number, skipped: Record<string, string>, notes: string[] }} r
  */
 export function markdown(r) {
   const L = [];
@@ -140,7 +140,7 @@ export function markdown(r) {
     L.push(`| ${c.label} | ${int(c.files)} | ${int(c.folders)} | ${size(c.bytes)} (${mb(c.bytes)}) | ${content} | \`${c.digest.slice(0, 16)}\` |`);
   }
   L.push('');
-  L.push(`Medians of ${r.rounds} round${r.rounds === 1 ? '' : 's'} (tools interleaved, order rotated each round), warm page cache, a fresh repository each run. ` +
+  L.push(`Medians of ${r.rounds} round${r.rounds === 1 ? '' : 's'} (tools interleaved, order rotated each round), ${r.cache === 'cold' ? 'page cache dropped before every operation (--cold)' : 'warm page cache'}, a fresh repository each run. ` +
     'Wall time with min-max; CPU = user + sys of the whole process tree; peak RSS = the largest single process; ' +
     'MB = 10^6 bytes of corpus per second of wall time; peer/coffer = the peer\'s wall time divided by coffer\'s (above 1: coffer is faster).', '');
   for (const c of r.corpora) {
@@ -159,6 +159,7 @@ export function markdown(r) {
     L.push('');
   }
   L.push('### Targets (issue 4)', '');
+  if (r.cache === 'cold') L.push('The targets are set for a warm cache; from a cold one they are for comparison only.', '');
   L.push('| check | measured | goal | met |', '| --- | --- | --- | --- |');
   for (const x of r.ratios) {
     const unit = x.goal.includes('MiB') ? ' MiB' : 'x';
