@@ -3,10 +3,11 @@
  * tree is lstat'ed and read while the main thread packs and seals, with two
  * system calls in flight. Each thread makes its calls one at a time, which
  * on a warm cache is all it takes, but on a cold one leaves the disk
- * waiting between them: a 100,000-file backup from a cold cache took 9.2 s
- * with one thread and 6.9 s with two (5.5-6.0 s with four, for 33 MiB more
- * resident memory; each thread costs about 12 MiB). On a warm cache two
- * made no difference (docs/PERFORMANCE.md, "Two source threads").
+ * waiting between them: a 100,000-file backup from a cold cache took 9.1 s
+ * with one thread and 6.6 s with two (5.5-6.0 s with four, for 33 MiB more
+ * resident memory; each thread costs about 12-16 MiB). On a warm cache it
+ * took 2.96 s with two against 2.91 s (docs/PERFORMANCE.md, "Two source
+ * threads").
  *
  * A batch of small files is split between the threads, one run of the
  * walk order each, the first to the thread with the fewest batches
