@@ -16,9 +16,8 @@
  * takes their parts in the order asked: they are read sequentially, which
  * the kernel reads ahead for anyway, and a backup of large files alone then
  * never starts the second thread (about 3% of a 2 GiB backup's time when
- * it did).
- * Without the compiled thread script (tests that import src/ directly) the
- * batches run in-process.
+ * it did). Without the compiled thread script (tests that import src/
+ * directly) the batches run in-process.
  *
  * A thread starts with the first batch sent to it and keeps the process
  * alive only while it has a batch in flight; if it fails, every batch in
@@ -67,7 +66,7 @@ function jobsOf(run: (job: SourceJob) => Promise<SourceAnswer>): SourceReader {
 export const inProcessReader: SourceReader = jobsOf(async (job) => runSourceJob(job));
 
 /** Threads, and so system calls in flight: see above. */
-export const SOURCE_THREADS = 2;
+const SOURCE_THREADS = 2;
 
 export function sourceReaders(count = SOURCE_THREADS): SourceReaders {
   const script = fileURLToPath(THREAD_SCRIPT);
