@@ -1,5 +1,5 @@
 /**
- * A large file's bytes, read ahead on the source thread (source-jobs.ts
+ * A large file's bytes, read ahead on the first source thread (source-jobs.ts
  * streams): up to SLOTS parts are asked for at once, each into its own slot
  * of one shared buffer, and handed on in order. A slot is asked for again
  * only once the consumer has taken the part in it (by asking for the next),

@@ -8,7 +8,7 @@
  * synchronous and a batch answers once, so it costs one hand-off between
  * threads, not one per call: on two cores, handing each call to the libuv
  * thread pool cost the main thread more than the calls themselves (a wake-up
- * and a context switch each). Batches run on the source thread
+ * and a context switch each). Batches run on the source threads
  * (source-readers.ts), or in-process where there is none. File bytes go
  * into shared memory the caller lends (read-ahead.ts's ring), so they reach
  * the main thread with no allocation and no copy per file.

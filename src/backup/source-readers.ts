@@ -68,10 +68,10 @@ export const inProcessReader: SourceReader = jobsOf(async (job) => runSourceJob(
 /** Threads, and so system calls in flight: see above. */
 const SOURCE_THREADS = 2;
 
-export function sourceReaders(count = SOURCE_THREADS): SourceReaders {
+export function sourceReaders(): SourceReaders {
   const script = fileURLToPath(THREAD_SCRIPT);
   if (!existsSync(script)) return { ...inProcessReader, stop: () => {} };
-  const threads = Array.from({ length: count }, () => new SourceThread(script));
+  const threads = Array.from({ length: SOURCE_THREADS }, () => new SourceThread(script));
   const on = threads.map((t) => jobsOf((job) => t.submit(job)));
   /** Thread numbers, the one with the fewest batches waiting first. */
   const byLoad = () => threads.map((t, i) => ({ i, n: t.inFlight })).sort((a, b) => a.n - b.n).map((t) => t.i);

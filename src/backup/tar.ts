@@ -9,9 +9,9 @@
  * offset of the entry's first header and the SHA-256 of exactly the bytes
  * archived. Warnings come in archive order.
  *
- * Small files arrive already read, in batches on the source thread
+ * Small files arrive already read, in batches on the source threads
  * (read-ahead.ts); larger ones are streamed part by part, read and hashed
- * ahead on that thread too (file-parts.ts), never held whole. The stream
+ * ahead on the first of them (file-parts.ts), never held whole. The stream
  * comes out in pieces of exactly PIECE_BYTES (the last one shorter), so the
  * chunker takes each piece as it is at the default chunk size.
  *
@@ -171,7 +171,7 @@ function archiveSmall(out: Pieces, size: number, small: SmallFile, e: WalkEntry,
 
 /**
  * Streams a large file into the tar in pieces, yielding each full piece; its
- * parts are read and hashed on the source thread. Returns the SHA-256 of
+ * parts are read and hashed on the first source thread. Returns the SHA-256 of
  * what was archived.
  */
 async function* streamFile(out: Pieces, size: number, reader: SourceReader, slots: PartSlots, stream: number, e: WalkEntry, warnings: Warnings): AsyncGenerator<Buffer, string> {
