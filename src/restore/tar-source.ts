@@ -12,7 +12,6 @@ import { manifestOf } from '../set/open-set.js';
 import type { ChunkWork } from '../parallel/pool.js';
 import { orderedMap } from '../stream/ordered-map.js';
 import { chunkTampered, readVolumeChunks } from './volume-reader.js';
-import { FileWriters } from './file-writers.js';
 import type { ChunkMemory } from './chunk-memory.js';
 import type { DataChunk, VolumeEnd } from './volume-reader.js';
 import { firstTarChunk } from './plan.js';
@@ -35,13 +34,13 @@ export async function plainOf(s: OpenedSet, work: ChunkWork, volume: string, c: 
 
 /**
  * Tar bytes of the given ranges (sorted, disjoint), using the manifest's
- * volume list. `volumeHasher` checks each volume's SHA-256 against the
- * manifest (on its threads; by default on this one); null skips that, for
- * a restore, which authenticates every chunk it uses and checks every entry
- * against the catalog (docs/DESIGN.md). With `memory`, chunks move through
- * its buffers, and each view yielded is lent until the reader releases it.
+ * volume list. The volumes' SHA-256s in the manifest are not checked here:
+ * every chunk used is authenticated, and its entries are checked against the
+ * catalog (docs/DESIGN.md, "What keyed verify checks"). With `memory`,
+ * chunks move through its buffers, and each view yielded is lent until the
+ * reader releases it.
  */
-export async function* tarBytes(s: OpenedSet, ranges: TarRange[], work: ChunkWork, volumeHasher: FileWriters | null = new FileWriters(), memory?: ChunkMemory): AsyncGenerator<Buffer> {
+export async function* tarBytes(s: OpenedSet, ranges: TarRange[], work: ChunkWork, memory?: ChunkMemory): AsyncGenerator<Buffer> {
   const m = manifestOf(s);
   const size = m.chunkSize;
   let ri = 0; // first range not yet fully produced
@@ -54,8 +53,8 @@ export async function* tarBytes(s: OpenedSet, ranges: TarRange[], work: ChunkWor
     if (ri >= ranges.length) return;
     const first = firstTarChunk(v);
     if (ranges[ri]!.start >= (first + v.dataChunks) * size) continue;
-    const exp = { set: s.set, setId: s.setId, name: v.name, index: v.index, firstChunk: v.firstChunk, sha256: volumeHasher ? v.sha256 : undefined, size: v.size, last: v.index === m.volumes.length };
-    const chunks = readVolumeChunks(s.target, exp, s.keys, (g) => wantTar(g - (v.index - 1)), volumeHasher ?? undefined, memory);
+    const exp = { set: s.set, setId: s.setId, name: v.name, index: v.index, firstChunk: v.firstChunk, size: v.size, last: v.index === m.volumes.length };
+    const chunks = readVolumeChunks(s.target, exp, s.keys, (g) => wantTar(g - (v.index - 1)), memory);
     for await (const { c, plain } of orderedMap(chunks, decodeWindow(work), async (c) => ({ c, plain: await plainOf(s, work, v.name, c, memory) }))) {
       const chunkStart = (c.chunkIndex - (v.index - 1)) * size;
       const expected = Math.min(size, m.tarBytes - chunkStart);

@@ -3,11 +3,14 @@
  * the volume (and chunk) in every failure: the header parses and belongs to
  * this set, its MAC holds, it is the volume expected at this position, every
  * frame is whole and authenticates with the expected index, the volume ends
- * with the expected end chunk and nothing follows it, and the bytes hash to
- * what the manifest recorded. Chunks the caller does not want are framed and
- * hashed but not decrypted. Data frames are handed on sealed: the caller
- * authenticates and decrypts them (on the worker pool, see tar-source.ts);
- * end frames are opened here, as the volume's end depends on them.
+ * with the expected end chunk and nothing follows it, and it is as long as
+ * the manifest recorded. Chunks the caller does not want are framed but not
+ * decrypted; when every chunk is wanted, every byte is authenticated: the
+ * header by its MAC, each frame (its length field included) by its AES-GCM
+ * tag, the volume's end by its end chunk. Data frames are handed on sealed:
+ * the caller authenticates and decrypts them (on the worker pool, see
+ * tar-source.ts); end frames are opened here, as the volume's end depends
+ * on them.
  */
 import { hmacSha256 } from '../crypto/kdf.js';
 import { constantTimeEqual } from '../crypto/keys.js';
@@ -19,8 +22,6 @@ import { setIdText } from '../format/set-id.js';
 import { ByteReader } from '../stream/byte-reader.js';
 import type { Target } from '../targets/target.js';
 import type { ChunkOpener } from './decrypt.js';
-import { NO_META } from './file-jobs.js';
-import { FileWriters } from './file-writers.js';
 import type { ChunkMemory } from './chunk-memory.js';
 
 export interface VolumeExpectation {
@@ -30,7 +31,6 @@ export interface VolumeExpectation {
   index: number;
   /** From the manifest; unknown when restoring from volumes alone. */
   firstChunk?: number;
-  sha256?: string;
   size?: number;
   /** true: must end the set; false: must not; undefined: either (volumes alone). */
   last?: boolean;
@@ -80,28 +80,21 @@ export async function readVolumeHeader(r: ByteReader, name: string): Promise<{ h
   return decodeVolumeHeader(Buffer.concat([prefix, rest]), name);
 }
 
-/**
- * `hasher` hashes the volume's bytes (against the manifest's SHA-256) off
- * this thread when it has threads: the run's file writers, in hash-only mode.
- * `memory` gives each wanted data frame memory of its own to be read into
- * (restore/chunk-memory.ts).
- */
+/** `memory` gives each wanted data frame memory of its own to be read into (restore/chunk-memory.ts). */
 export async function* readVolumeChunks(
   target: Target,
   exp: VolumeExpectation,
   keys: VolumeKeys,
   want: (chunkIndex: number) => boolean = () => true,
-  hasher: FileWriters = new FileWriters(),
   memory?: ChunkMemory,
 ): AsyncGenerator<DataChunk, VolumeEnd> {
   const name = exp.name;
   const where = { set: exp.set, volume: name };
   const fail = (code: string, what: string, chunk?: number) =>
     new IntegrityError(code, `${name}: ${what}`, { where: chunk === undefined ? where : { ...where, chunk } });
-  let hashId = exp.sha256 === undefined ? undefined : hasher.begin(null);
   const source = await openVolumeStream(target, exp);
-  // The hasher copies what it is given at once; every other byte is copied out or used before the reader's next call.
-  const r = new ByteReader(source, hashId === undefined ? undefined : (b) => hasher.data(hashId!, b), source.recycle && ((b) => source.recycle!(b)));
+  // Every byte is copied out or used before the reader's next call, so the source may reuse its buffers.
+  const r = new ByteReader(source, undefined, source.recycle && ((b) => source.recycle!(b)));
   try {
     const { header, macInput, mac } = await readVolumeHeader(r, name);
     if (!header.setId.equals(exp.setId)) throw fail('foreign-volume', `belongs to set ${setIdText(header.setId)}, not to set ${exp.set}`);
@@ -119,7 +112,6 @@ export async function* readVolumeChunks(
       const wanted = length !== END_SEALED_BYTES && want(chunkIndex);
       // A wanted frame outlives the reader's next call, so it is always copied out of the source's buffer.
       const sealed = await r.read(length, wanted ? (memory?.take() ?? Buffer.allocUnsafeSlow(length)) : undefined);
-      await hasher.room();
       if (sealed.length < length) throw fail('volume-truncated', `truncated inside chunk ${chunkIndex}`, chunkIndex);
       if (length !== END_SEALED_BYTES) {
         if (wanted) yield { volumeIndex: exp.index, chunkIndex, chunkSize: header.chunkSize, sealed };
@@ -133,15 +125,9 @@ export async function* readVolumeChunks(
       if (exp.last === true && !endsSet) throw fail('set-truncated', 'the set continues after this volume, but the manifest lists no later volume');
       if (exp.last === false && endsSet) throw fail('set-truncated', 'ends the set, but the manifest lists later volumes');
       if (exp.size !== undefined && r.position !== exp.size) throw fail('volume-size-mismatch', `is ${r.position} bytes, the manifest says ${exp.size}`);
-      if (hashId !== undefined && exp.sha256 !== undefined) {
-        const hashed = hasher.end(hashId, name, NO_META, { sha256: exp.sha256, size: r.position });
-        hashId = undefined;
-        if ((await hashed).status !== 'written') throw fail('volume-hash-mismatch', 'content does not match the SHA-256 in the manifest');
-      }
       return { endsSet, nextChunk: chunkIndex + 1 };
     }
   } finally {
-    if (hashId !== undefined) hasher.abort(hashId);
     await r.close();
   }
 }

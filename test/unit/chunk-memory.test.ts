@@ -128,7 +128,7 @@ describe('a set read through chunk memory', () => {
     const memory = new ChunkMemory(chunkSize, 6);
     const allocate = vi.spyOn(Buffer, 'allocUnsafeSlow');
     try {
-      const source = tarBytes(s, [{ start: 0, end: tar.length }], work, undefined, memory);
+      const source = tarBytes(s, [{ start: 0, end: tar.length }], work, memory);
       const reader = new ByteReader(source, undefined, (b) => memory.released(b));
       const pick = seededRandom(workers + 1);
       for (let at = 0; at < tar.length; ) {
