@@ -36,7 +36,7 @@ export const NO_META: FileMeta = { mode: 0, uid: -1, gid: -1, mtimeMs: null };
 
 export type FileOp =
   /**
-   * `tmp` null: the file is only hashed and checked, nothing touches the disk (keyed verify, volume hashes).
+   * `tmp` null: the file is only hashed and checked, nothing touches the disk (keyed verify).
    * Absent, with `direct`: a temporary name is made here if the final one is taken.
    * `mode`: create the file with this mode, which the umask leaves whole, rather than 0600 and a chmod at the end.
    */
@@ -96,72 +96,88 @@ interface OpenFile {
   failure?: SyscallFailure;
 }
 
-/** One thread's open files. `end` returns the file's outcome, failures of earlier ops included. */
+/**
+ * One thread's files. `end` returns the file's outcome, failures of earlier
+ * ops included. Only files that span ops (begin, data..., end) are kept in
+ * the map; a small file never enters it. Its churn cost memory: once the
+ * map's table had been promoted, V8 made each new table after a delete in
+ * the old generation, where a worker then gathered 12 MiB of dead ones
+ * between full collections (docs/PERFORMANCE.md, "Worker heaps kept small").
+ */
 export class FileJobs {
   private readonly files = new Map<number, OpenFile>();
 
   run(op: FileOp, buffers: Uint8Array[]): FileOutcome | undefined {
     switch (op.op) {
       case 'begin':
-        this.begin(op.id, op.tmp, op.direct ? op.final : undefined, op.mode);
+        this.files.set(op.id, this.begin(op.tmp, op.direct ? op.final : undefined, op.mode));
         return undefined;
-      case 'data':
-        this.data(op.id, buffers[op.buffer]!.subarray(op.offset, op.offset + op.length));
+      case 'data': {
+        const f = this.files.get(op.id);
+        if (f) this.data(f, buffers[op.buffer]!.subarray(op.offset, op.offset + op.length));
         return undefined;
-      case 'end':
-        return this.end(op.id, op.final, op.meta, op.expected);
-      case 'abort':
-        this.discard(op.id);
+      }
+      case 'end': {
+        const f = this.files.get(op.id);
+        if (!f) return undefined;
+        this.files.delete(op.id);
+        return this.end(op.id, f, op.final, op.meta, op.expected);
+      }
+      case 'abort': {
+        const f = this.files.get(op.id);
+        this.files.delete(op.id);
+        if (f) discard(f);
         return undefined;
+      }
     }
   }
 
   runSmallFile(op: SmallFileOp, buffers: Uint8Array[]): FileOutcome | undefined {
     const [id, tmp, final, direct, createMode, mode, uid, gid, mtimeMs, sha256, size] = op;
-    this.begin(id, tmp === 0 ? undefined : tmp, direct ? final : undefined, createMode === -1 ? undefined : createMode);
+    const f = this.begin(tmp === 0 ? undefined : tmp, direct ? final : undefined, createMode === -1 ? undefined : createMode);
     const whole = op.length === SMALL_FILE_DATA + 3;
     for (let i = SMALL_FILE_DATA; i < op.length; i += 3) {
       const offset = op[i + 1] as number;
-      this.data(id, buffers[op[i] as number]!.subarray(offset, offset + (op[i + 2] as number)), whole);
+      this.data(f, buffers[op[i] as number]!.subarray(offset, offset + (op[i + 2] as number)), whole);
     }
-    return this.end(id, final, { mode, uid, gid, mtimeMs }, sha256 === null ? null : { sha256, size });
+    return this.end(id, f, final, { mode, uid, gid, mtimeMs }, sha256 === null ? null : { sha256, size });
   }
 
   /** Closes and unlinks every file still open (the restore is failing). */
   abortAll(): void {
-    for (const id of [...this.files.keys()]) this.discard(id);
+    for (const f of this.files.values()) discard(f);
+    this.files.clear();
   }
 
-  private begin(id: number, tmp: string | null | undefined, final: string | undefined, mode: number | undefined): void {
+  private begin(tmp: string | null | undefined, final: string | undefined, mode: number | undefined): OpenFile {
     const file: OpenFile = { fd: -1, path: null, direct: false, mode, hash: undefined, size: 0 };
-    this.files.set(id, file);
     if (final !== undefined) {
       try {
         file.fd = openSync(final, 'wx', mode ?? 0o600);
         file.path = final;
         file.direct = true;
-        return;
+        return file;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
           file.failure = failureOf('create', err, final);
-          return;
+          return file;
         }
       }
       tmp ??= tempName(final.slice(0, final.lastIndexOf('/')));
     }
-    if (!tmp) return;
+    if (!tmp) return file;
     file.path = tmp;
     try {
       file.fd = openSync(tmp, 'wx', mode ?? 0o600);
     } catch (err) {
       file.failure = failureOf('create', err, tmp);
     }
+    return file;
   }
 
   /** `whole`: these are all the file's bytes. */
-  private data(id: number, bytes: Uint8Array, whole = false): void {
-    const f = this.files.get(id);
-    if (!f || f.failure) return;
+  private data(f: OpenFile, bytes: Uint8Array, whole = false): void {
+    if (f.failure) return;
     try {
       if (whole) f.sha256 = hash('sha256', bytes, 'hex');
       else (f.hash ??= createHash('sha256')).update(bytes);
@@ -174,19 +190,18 @@ export class FileJobs {
     }
   }
 
-  private end(id: number, final: string, meta: FileMeta, expected: Expected | null): FileOutcome | undefined {
-    const f = this.files.get(id);
-    if (!f) return undefined;
-    if (f.failure) return this.fail(id, f.failure);
+  /** `f` is no longer in the map: whatever happens here, it is finished. */
+  private end(id: number, f: OpenFile, final: string, meta: FileMeta, expected: Expected | null): FileOutcome {
+    if (f.failure) {
+      discard(f);
+      return { id, status: 'failed', failure: f.failure };
+    }
     const sha256 = f.sha256 ?? (f.hash ?? createHash('sha256')).digest('hex');
     if (expected && (f.size !== expected.size || sha256 !== expected.sha256)) {
-      this.discard(id);
+      discard(f);
       return { id, status: 'mismatch' };
     }
-    if (f.path === null) {
-      this.files.delete(id);
-      return { id, status: 'written', size: f.size };
-    }
+    if (f.path === null) return { id, status: 'written', size: f.size };
     try {
       if (meta.uid !== -1 || meta.gid !== -1) fchownSync(f.fd, meta.uid, meta.gid);
       if (meta.mode !== f.mode) fchmodSync(f.fd, meta.mode);
@@ -198,38 +213,31 @@ export class FileJobs {
       if (!f.direct) renameSync(f.path, final);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EISDIR') {
-        this.discard(id);
+        discard(f);
         return { id, status: 'is-directory' };
       }
-      return this.fail(id, failureOf('write', err));
+      discard(f);
+      return { id, status: 'failed', failure: failureOf('write', err) };
     }
-    this.files.delete(id);
     return { id, status: 'written', size: f.size };
   }
+}
 
-  private fail(id: number, failure: SyscallFailure): FileOutcome {
-    this.discard(id);
-    return { id, status: 'failed', failure };
-  }
-
-  private discard(id: number): void {
-    const f = this.files.get(id);
-    if (!f) return;
-    this.files.delete(id);
-    // Not created (O_EXCL failed, or only hashed): the name belongs to something else.
-    if (f.path === null || f.failure?.stage === 'create') return;
-    if (f.fd !== -1) {
-      try {
-        closeSync(f.fd);
-      } catch {
-        // already failing; the first error is the one reported
-      }
-    }
+/** Closes and unlinks what `f` created. */
+function discard(f: OpenFile): void {
+  // Not created (O_EXCL failed, or only hashed): the name belongs to something else.
+  if (f.path === null || f.failure?.stage === 'create') return;
+  if (f.fd !== -1) {
     try {
-      unlinkSync(f.path);
+      closeSync(f.fd);
     } catch {
-      // nothing there: nothing left to clean
+      // already failing; the first error is the one reported
     }
+  }
+  try {
+    unlinkSync(f.path);
+  } catch {
+    // nothing there: nothing left to clean
   }
 }
 
