@@ -15,7 +15,7 @@ export async function verify(targetSpec: string, setArg: string | undefined, fla
   const keys = await readOptionalKeySource(flags);
   const log = ctx.log.child({ set });
   log.info({ event: 'verify-started', keyed: Boolean(keys) }, 'verify started');
-  // With a key, the volume hashes are checked while the chunks are read; without, by a separate pass.
+  // With a key, every volume byte is authenticated as the chunks are read; without, the volume hashes are checked.
   // Both add `set` to their log lines themselves: given `log`, pino would write the key twice.
   const stored = keys ? undefined : await verifyStored(target, set, trust, ctx.log, ctx.progress);
   const opened = keys ? await openSet(target, set, keys, trust) : undefined;
